@@ -1,0 +1,136 @@
+// The messages of the taskpipe wire protocol (docs/protocol.md), as plain values.
+//
+// Every message travels as one ZeroMQ frame holding one msgpack map. These structs are what
+// the codec (codec.hpp) reads and writes; they carry no behaviour. Byte fields (payload,
+// stdout, stderr) are std::string used as byte containers: they may hold any bytes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace taskpipe {
+
+// The protocol version this build speaks; messages with another "v" are dropped.
+inline constexpr std::uint64_t kProtocolVersion = 1;
+
+// Identifies a task across the whole system: the batch it belongs to and its 1-based position
+// in that batch's input.
+struct TaskRef {
+    std::uint64_t batch = 0;
+    std::uint64_t id = 0;
+    friend bool operator==(const TaskRef&, const TaskRef&) = default;
+};
+
+// ventilator -> worker: one unit of work.
+struct Task {
+    std::uint64_t batch = 0;
+    std::uint64_t id = 0;
+    std::uint32_t attempt = 1;
+    std::string payload;
+    friend bool operator==(const Task&, const Task&) = default;
+};
+
+enum class Status : std::uint8_t {
+    ok,       // the handler ran and succeeded (exit code 0)
+    failed,   // the handler ran and failed (non-zero exit code, or killed by a signal)
+    error,    // the handler could not run (command not found, payload not usable, ...)
+    timeout,  // the handler ran past its time limit and was killed
+    lost,     // no result arrived after the maximum number of attempts (made by the sink)
+};
+
+const char* to_string(Status status);
+std::optional<Status> status_from_string(std::string_view text);
+
+// worker -> sink: what running one task produced.
+struct Result {
+    std::uint64_t batch = 0;
+    std::uint64_t id = 0;
+    std::uint32_t attempt = 1;
+    Status status = Status::ok;
+    std::optional<std::int32_t> exit_code;  // absent when the process did not exit by itself
+    std::optional<std::int32_t> signal;     // the signal that ended the process, if any
+    std::string out;                        // the handler's whole stdout
+    std::string err;                        // the last bytes of its stderr
+    bool out_truncated = false;             // stdout exceeded the worker's limit
+    std::string host;                       // the worker that ran it
+    std::uint32_t pid = 0;
+    std::uint64_t started_us = 0;   // wall clock when the handler started, microseconds since 1970
+    std::uint64_t duration_us = 0;  // how long the handler ran
+    friend bool operator==(const Result&, const Result&) = default;
+};
+
+// worker -> sink, periodically: the worker is alive and holds these tasks (queued or running).
+struct Heartbeat {
+    std::string host;
+    std::uint32_t pid = 0;
+    std::uint32_t concurrency = 0;
+    bool draining = false;  // shutting down: takes no new task
+    std::vector<TaskRef> tasks;
+    friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
+};
+
+// ventilator -> sink: a batch starts; the sink answers Welcome or Reject.
+struct Hello {
+    std::uint64_t batch = 0;
+    friend bool operator==(const Hello&, const Hello&) = default;
+};
+struct Welcome {
+    std::uint64_t batch = 0;
+    friend bool operator==(const Welcome&, const Welcome&) = default;
+};
+struct Reject {
+    std::uint64_t batch = 0;
+    std::string reason;
+    friend bool operator==(const Reject&, const Reject&) = default;
+};
+
+// ventilator -> sink: the input has ended; the batch holds `total` tasks, ids 1..total.
+struct End {
+    std::uint64_t batch = 0;
+    std::uint64_t total = 0;
+    friend bool operator==(const End&, const End&) = default;
+};
+
+// ventilator -> sink: task `id` was sent `attempts` times and never produced a result.
+struct Lost {
+    std::uint64_t batch = 0;
+    std::uint64_t id = 0;
+    std::uint32_t attempts = 0;
+    friend bool operator==(const Lost&, const Lost&) = default;
+};
+
+// sink -> ventilator: these tasks have a result (again, for duplicates); `failed` lists those of
+// them whose first result was not ok.
+struct Ack {
+    std::uint64_t batch = 0;
+    std::vector<std::uint64_t> ids;
+    std::vector<std::uint64_t> failed;
+    friend bool operator==(const Ack&, const Ack&) = default;
+};
+
+// sink -> ventilator: a live worker holds these tasks; do not re-send them yet.
+struct Alive {
+    std::uint64_t batch = 0;
+    std::vector<std::uint64_t> ids;
+    friend bool operator==(const Alive&, const Alive&) = default;
+};
+
+// ventilator -> sink: every task is acknowledged; the sink may exit.
+struct Bye {
+    std::uint64_t batch = 0;
+    friend bool operator==(const Bye&, const Bye&) = default;
+};
+
+using Message =
+    std::variant<Task, Result, Heartbeat, Hello, Welcome, Reject, End, Lost, Ack, Alive, Bye>;
+
+// The largest task payload the ventilator sends and a worker accepts.
+inline constexpr std::size_t kMaxPayloadBytes = 1u << 20;
+
+// The largest number of ids one Ack, Alive or Heartbeat carries; longer lists are split.
+inline constexpr std::size_t kMaxIdsPerMessage = 4096;
+
+}  // namespace taskpipe

@@ -1,0 +1,49 @@
+// The one place where taskpipe creates ZeroMQ sockets.
+//
+// cppzmq is the RAII layer; this adds what every socket of ours needs: each option set
+// explicitly (LINGER above all), endpoint errors turned into StartupError, and a poll that
+// treats EINTR as a timeout so that signal handling stays in the event loop.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+namespace taskpipe {
+
+// A start-up problem the user can fix (address in use, bad endpoint): exit status 2.
+class StartupError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct SocketOptions {
+    int linger_ms = 0;             // how long close() may wait for unsent messages
+    int send_hwm = 1000;           // messages queued per peer before send would block
+    int receive_hwm = 1000;
+    std::int64_t max_message_size = -1;  // frames larger than this drop the connection
+    int send_buffer = -1;          // SO_SNDBUF / SO_RCVBUF in bytes; -1 keeps the OS default
+    int receive_buffer = -1;
+    int heartbeat_interval_ms = 1000;  // ZMTP PING interval; 0 disables
+    int heartbeat_timeout_ms = 5000;   // no traffic for this long closes the connection
+    int reconnect_interval_ms = 100;
+    int reconnect_interval_max_ms = 2000;
+    bool tcp_keepalive = true;
+};
+
+zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type,
+                          const SocketOptions& options, const std::string& endpoint);
+zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type,
+                             const SocketOptions& options, const std::string& endpoint);
+
+// The endpoint a bound socket really listens on (with the port chosen for tcp://...:*).
+std::string last_endpoint(zmq::socket_t& socket);
+
+// zmq::poll that returns 0 instead of throwing when a signal interrupts it.
+int poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout);
+
+}  // namespace taskpipe

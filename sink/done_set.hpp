@@ -1,0 +1,32 @@
+// The set of task ids that have a result, for exactly-once output.
+//
+// Results arrive nearly in id order, so the set is a prefix (every id up to prefix() is done)
+// plus the few ids done out of order above it: memory follows the disorder, not the batch size.
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <unordered_set>
+
+namespace taskpipe {
+
+class DoneSet {
+public:
+    // Returns true when `id` was not in the set before.
+    bool insert(std::uint64_t id) {
+        if (id <= prefix_ || !above_.insert(id).second) return false;
+        while (above_.erase(prefix_ + 1) == 1) ++prefix_;
+        ++size_;
+        return true;
+    }
+    bool contains(std::uint64_t id) const { return id <= prefix_ || above_.contains(id); }
+    std::uint64_t size() const { return size_; }
+    std::uint64_t prefix() const { return prefix_; }
+
+private:
+    std::uint64_t prefix_ = 0;
+    std::unordered_set<std::uint64_t> above_;
+    std::uint64_t size_ = 0;
+};
+
+}  // namespace taskpipe

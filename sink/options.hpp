@@ -1,0 +1,21 @@
+// The sink's command line.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "taskpipe/program.hpp"
+
+namespace taskpipe {
+
+struct SinkOptions {
+    std::string bind = "tcp://*:5558";     // PULL socket the workers push results to
+    std::string control = "tcp://*:5559";  // ROUTER socket the ventilator connects to
+    bool jsonl = false;                    // one JSON object per result instead of raw stdout
+    std::chrono::milliseconds bye_timeout{3000};  // wait for the ventilator's Bye at the end
+};
+
+// Throws UsageError for an unusable command line.
+Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]);
+
+}  // namespace taskpipe

@@ -1,0 +1,263 @@
+#include "sink.hpp"
+
+#include <cstdio>
+#include <system_error>
+
+#include "taskpipe/log.hpp"
+#include "taskpipe/shutdown.hpp"
+#include "taskpipe/sockets.hpp"
+
+namespace taskpipe {
+
+namespace {
+
+constexpr std::uint64_t kLoggedOneByOne = 10;  // malformed messages, failures, ...
+constexpr std::size_t kEarlyBytesLimit = 64u << 20;
+constexpr int kReceiveBurst = 4096;  // results taken before the control socket is looked at
+
+SocketOptions result_socket_options() {
+    SocketOptions o;
+    o.linger_ms = 0;  // nothing is sent on it
+    o.receive_hwm = 10000;
+    o.max_message_size = 32 << 20;  // a worker keeps at most 16 MiB of stdout by default
+    return o;
+}
+
+SocketOptions control_socket_options() {
+    SocketOptions o;
+    o.linger_ms = 1000;  // lets the last acknowledgements leave; the ventilator's Bye says so
+    o.max_message_size = 1 << 20;
+    return o;
+}
+
+std::string describe_failure(const Result& r) {
+    std::string text = "task " + std::to_string(r.id) + " " + to_string(r.status);
+    if (r.exit_code) text += " (exit code " + std::to_string(*r.exit_code) + ")";
+    if (r.signal) text += " (signal " + std::to_string(*r.signal) + ")";
+    if (!r.err.empty()) {
+        std::string_view last = r.err;
+        while (!last.empty() && last.back() == '\n') last.remove_suffix(1);
+        if (const auto nl = last.rfind('\n'); nl != std::string_view::npos) {
+            last.remove_prefix(nl + 1);
+        }
+        text += ": " + std::string(last.substr(0, 200));
+    }
+    return text;
+}
+
+}  // namespace
+
+Sink::Sink(const SinkOptions& options, int output_fd)
+    : options_(options),
+      results_(bind_socket(context_, zmq::socket_type::pull, result_socket_options(),
+                           options.bind)),
+      control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(),
+                           options.control)),
+      writer_(ResultWriter::make(options.jsonl, output_fd)) {
+    // A Welcome for a ventilator that went away must not block the sink.
+    control_.set(zmq::sockopt::router_mandatory, false);
+}
+
+std::string Sink::results_endpoint() { return last_endpoint(results_); }
+std::string Sink::control_endpoint() { return last_endpoint(control_); }
+
+void Sink::count_malformed(const std::string& where, const std::string& why) {
+    if (++malformed_ <= kLoggedOneByOne) {
+        log_warning("dropped a malformed message on the " + where + " socket: " + why);
+    } else if (malformed_ == kLoggedOneByOne + 1) {
+        log_warning("further malformed messages are counted, not logged");
+    }
+}
+
+void Sink::send_to_ventilator(const Message& message) {
+    if (ventilator_.empty()) return;
+    const auto bytes = encoder_.encode(message);
+    zmq::message_t peer(ventilator_.data(), ventilator_.size());
+    if (!control_.send(peer, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
+    (void)control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+}
+
+void Sink::flush_acks() {
+    if (pending_ack_.ids.empty()) return;
+    pending_ack_.batch = batch_;
+    send_to_ventilator(pending_ack_);
+    pending_ack_.ids.clear();
+    pending_ack_.failed.clear();
+}
+
+void Sink::on_result(Result& r) {
+    if (batch_ == 0) {
+        const std::size_t size = r.out.size() + r.err.size() + r.host.size();
+        if (early_bytes_ + size <= kEarlyBytesLimit) {
+            early_bytes_ += size;
+            early_.push_back(std::move(r));
+        }  // else dropped: the ventilator re-sends the task
+        return;
+    }
+    if (r.batch != batch_) {
+        ++foreign_;
+        return;
+    }
+    if (total_ && r.id > *total_) {
+        count_malformed("results", "task id " + std::to_string(r.id) + " is beyond the batch");
+        return;
+    }
+    pending_ack_.ids.push_back(r.id);
+    if (!done_.insert(r.id)) {
+        ++duplicates_;
+    } else {
+        if (r.status != Status::ok) {
+            ++failed_;
+            pending_ack_.failed.push_back(r.id);
+            if (failed_ <= kLoggedOneByOne) log_warning(describe_failure(r));
+        }
+        writer_->write(r);
+    }
+    if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
+}
+
+void Sink::on_lost(const Lost& lost) {
+    if (lost.batch != batch_ || lost.id == 0 || (total_ && lost.id > *total_)) return;
+    if (!done_.insert(lost.id)) return;
+    ++lost_;
+    log_warning("task " + std::to_string(lost.id) + " lost: no result after " +
+                std::to_string(lost.attempts) + " attempts");
+    Result r;
+    r.batch = lost.batch;
+    r.id = lost.id;
+    r.attempt = lost.attempts;
+    r.status = Status::lost;
+    r.exit_code.reset();
+    writer_->write(r);
+}
+
+void Sink::on_heartbeat(const Heartbeat& beat) {
+    workers_.insert(beat.host + ":" + std::to_string(beat.pid));
+    if (batch_ == 0 || ventilator_.empty()) return;
+    Alive alive{batch_, {}};
+    for (const TaskRef& ref : beat.tasks) {
+        if (ref.batch == batch_) alive.ids.push_back(ref.id);
+    }
+    if (!alive.ids.empty()) send_to_ventilator(alive);
+}
+
+void Sink::receive_results() {
+    zmq::message_t frame;
+    for (int i = 0; i < kReceiveBurst && results_.recv(frame, zmq::recv_flags::dontwait); ++i) {
+        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
+        if (!decoded.message) {
+            count_malformed("results", decoded.error);
+            continue;
+        }
+        if (auto* result = std::get_if<Result>(&*decoded.message)) {
+            on_result(*result);
+        } else if (const auto* beat = std::get_if<Heartbeat>(&*decoded.message)) {
+            on_heartbeat(*beat);
+        } else {
+            count_malformed("results", "a message that is neither a result nor a heartbeat");
+        }
+    }
+}
+
+void Sink::on_control(const std::string& peer, const Message& message) {
+    if (const auto* hello = std::get_if<Hello>(&message)) {
+        if (batch_ == 0 || hello->batch == batch_) {
+            const bool first = batch_ == 0;
+            batch_ = hello->batch;
+            ventilator_ = peer;
+            send_to_ventilator(Welcome{batch_});
+            if (first) {
+                started_ = Clock::now();
+                std::vector<Result> early = std::move(early_);
+                early_.clear();
+                early_bytes_ = 0;
+                for (Result& r : early) on_result(r);
+            }
+        } else {
+            const std::string saved = std::exchange(ventilator_, peer);
+            send_to_ventilator(Reject{hello->batch, "the sink is busy with another batch"});
+            ventilator_ = saved;
+        }
+    } else if (const auto* end = std::get_if<End>(&message)) {
+        if (end->batch == batch_) total_ = end->total;
+    } else if (const auto* lost = std::get_if<Lost>(&message)) {
+        on_lost(*lost);
+    } else if (const auto* bye = std::get_if<Bye>(&message)) {
+        if (bye->batch == batch_) bye_ = true;
+    } else {
+        count_malformed("control", "unexpected message type");
+    }
+}
+
+void Sink::receive_control() {
+    zmq::message_t peer;
+    zmq::message_t frame;
+    while (control_.recv(peer, zmq::recv_flags::dontwait)) {
+        bool well_formed = peer.more();
+        if (well_formed) {
+            (void)control_.recv(frame, zmq::recv_flags::none);
+            well_formed = !frame.more();
+        }
+        while (frame.more()) (void)control_.recv(frame, zmq::recv_flags::none);
+        if (!well_formed) {
+            count_malformed("control", "expected one frame after the routing id");
+            continue;
+        }
+        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
+        if (!decoded.message) {
+            count_malformed("control", decoded.error);
+            continue;
+        }
+        on_control(peer.to_string(), *decoded.message);
+    }
+}
+
+void Sink::log_summary() {
+    const double seconds = std::chrono::duration<double>(completed_at_ - started_).count();
+    const std::uint64_t total = total_.value_or(done_.size());
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", seconds,
+                  seconds > 0 ? static_cast<double>(total) / seconds : 0.0);
+    std::string line = std::to_string(total) + " tasks, " + std::to_string(failed_) +
+                       " failed, " + std::to_string(lost_) + " lost, " + rate + ", " +
+                       std::to_string(workers_.size()) + " workers";
+    if (duplicates_ > 0) line += ", " + std::to_string(duplicates_) + " duplicate results dropped";
+    if (foreign_ > 0) line += ", " + std::to_string(foreign_) + " results of other batches dropped";
+    if (malformed_ > 0) line += ", " + std::to_string(malformed_) + " malformed messages dropped";
+    log_info(line);
+}
+
+int Sink::run() {
+    ShutdownSignal& shutdown = ShutdownSignal::install();
+    std::vector<zmq::pollitem_t> items;
+    bool finished = false;
+    while (!shutdown.requested()) {
+        receive_results();
+        receive_control();
+        writer_->flush();
+        flush_acks();
+        if (!finished && complete()) {
+            finished = true;
+            completed_at_ = Clock::now();
+            log_summary();
+        }
+        if (finished && (bye_ || Clock::now() - completed_at_ >= options_.bye_timeout)) break;
+        items = {
+            {results_.handle(), 0, ZMQ_POLLIN, 0},
+            {control_.handle(), 0, ZMQ_POLLIN, 0},
+            {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
+        };
+        poll(items, std::chrono::milliseconds(finished ? 50 : 1000));
+    }
+    if (!finished) {
+        writer_->flush();
+        completed_at_ = Clock::now();
+        log_warning("interrupted: " + std::to_string(done_.size()) + " results written" +
+                    (total_ ? " of " + std::to_string(*total_) + " tasks"
+                            : "; the ventilator had not finished reading its input"));
+        return kExitInterrupted;
+    }
+    return failed_ + lost_ > 0 ? kExitTasksFailed : kExitOk;
+}
+
+}  // namespace taskpipe

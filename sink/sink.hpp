@@ -1,0 +1,80 @@
+// The sink: collects results, writes each task's output exactly once, acknowledges results to
+// the ventilator, and knows when the batch is complete.
+//
+// It serves one batch: the first ventilator to say Hello. Results that arrive before that Hello
+// are held (up to a byte limit), results of other batches and duplicates are dropped (and
+// acknowledged again, so the ventilator stops re-sending). The batch is complete when the
+// ventilator's End has given the total and every id from 1 to total has a result or was
+// reported lost. Not thread-safe: one thread runs run().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "done_set.hpp"
+#include "options.hpp"
+#include "output.hpp"
+#include "taskpipe/codec.hpp"
+
+namespace taskpipe {
+
+class Sink {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // Binds both sockets; throws StartupError when it cannot. Results go to `output_fd`.
+    explicit Sink(const SinkOptions& options, int output_fd = 1);
+
+    // Runs until the batch is complete (or a signal); returns the exit status.
+    int run();
+
+    std::string results_endpoint();
+    std::string control_endpoint();
+
+private:
+    void receive_results();
+    void receive_control();
+    void on_result(Result& result);
+    void on_lost(const Lost& lost);
+    void on_heartbeat(const Heartbeat& beat);
+    void on_control(const std::string& peer, const Message& message);
+    void send_to_ventilator(const Message& message);
+    void flush_acks();
+    bool complete() const { return total_ && done_.size() == *total_; }
+    void count_malformed(const std::string& where, const std::string& why);
+    void log_summary();
+
+    SinkOptions options_;
+    zmq::context_t context_{1};
+    zmq::socket_t results_;
+    zmq::socket_t control_;
+    std::unique_ptr<ResultWriter> writer_;
+    Encoder encoder_;
+
+    std::uint64_t batch_ = 0;  // 0 until a ventilator says Hello
+    std::string ventilator_;   // its routing id on the control socket
+    std::optional<std::uint64_t> total_;
+    bool bye_ = false;
+    DoneSet done_;
+    Ack pending_ack_;
+    std::vector<Result> early_;  // results that came before the Hello
+    std::size_t early_bytes_ = 0;
+    std::unordered_set<std::string> workers_;
+    Clock::time_point started_;
+    Clock::time_point completed_at_;
+
+    std::uint64_t failed_ = 0;
+    std::uint64_t lost_ = 0;
+    std::uint64_t duplicates_ = 0;
+    std::uint64_t foreign_ = 0;
+    std::uint64_t malformed_ = 0;
+};
+
+}  // namespace taskpipe

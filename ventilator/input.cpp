@@ -1,0 +1,97 @@
+#include "input.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+namespace taskpipe {
+
+InputReader::InputReader(int fd, char delimiter, std::size_t max_record)
+    : fd_(fd), owns_fd_(fd != STDIN_FILENO), delimiter_(delimiter), max_record_(max_record) {
+    original_flags_ = fcntl(fd_, F_GETFL);
+    if (original_flags_ >= 0) fcntl(fd_, F_SETFL, original_flags_ | O_NONBLOCK);
+}
+
+InputReader::InputReader(InputReader&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      owns_fd_(std::exchange(other.owns_fd_, false)),
+      delimiter_(other.delimiter_),
+      max_record_(other.max_record_),
+      buffer_(std::move(other.buffer_)),
+      start_(other.start_),
+      scan_(other.scan_),
+      eof_(other.eof_),
+      original_flags_(std::exchange(other.original_flags_, -1)) {}
+
+InputReader::~InputReader() {
+    if (fd_ < 0) return;
+    if (owns_fd_) ::close(fd_);
+    else if (original_flags_ >= 0) fcntl(fd_, F_SETFL, original_flags_);  // stdin is shared
+}
+
+InputReader InputReader::open(const std::string& path, char delimiter, std::size_t max_record) {
+    if (path == "-") return InputReader(STDIN_FILENO, delimiter, max_record);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+    return InputReader(fd, delimiter, max_record);
+}
+
+std::optional<std::string> InputReader::next() {
+    const std::size_t available = buffer_.size() - start_;
+    if (available == 0) return std::nullopt;
+    const void* found = std::memchr(buffer_.data() + start_ + scan_, delimiter_, available - scan_);
+    if (found == nullptr) {
+        scan_ = available;
+        if (!eof_) return std::nullopt;
+        if (available > max_record_) {
+            throw std::runtime_error("an input record is longer than " +
+                                     std::to_string(max_record_) + " bytes");
+        }
+        std::string last = buffer_.substr(start_);  // final record without a delimiter
+        start_ = buffer_.size();
+        scan_ = 0;
+        return last;
+    }
+    const auto end = static_cast<std::size_t>(static_cast<const char*>(found) - buffer_.data());
+    if (end - start_ > max_record_) {
+        throw std::runtime_error("an input record is longer than " + std::to_string(max_record_) +
+                                 " bytes");
+    }
+    std::string record = buffer_.substr(start_, end - start_);
+    start_ = end + 1;
+    scan_ = 0;
+    return record;
+}
+
+InputReader::Fill InputReader::fill() {
+    if (eof_) return Fill::end;
+    if (start_ > 0 && start_ * 2 >= buffer_.size()) {
+        buffer_.erase(0, start_);
+        start_ = 0;
+    }
+    if (buffer_.size() - start_ > max_record_) {
+        throw std::runtime_error("an input record is longer than " + std::to_string(max_record_) +
+                                 " bytes");
+    }
+    constexpr std::size_t kChunk = 64 * 1024;
+    const std::size_t old_size = buffer_.size();
+    buffer_.resize(old_size + kChunk);
+    const ssize_t n = ::read(fd_, buffer_.data() + old_size, kChunk);
+    if (n > 0) {
+        buffer_.resize(old_size + static_cast<std::size_t>(n));
+        return Fill::data;
+    }
+    buffer_.resize(old_size);
+    if (n == 0) {
+        eof_ = true;
+        return Fill::end;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Fill::would_block;
+    throw std::runtime_error(std::string("cannot read input: ") + std::strerror(errno));
+}
+
+}  // namespace taskpipe

@@ -1,0 +1,25 @@
+// The ventilator's command line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "taskpipe/program.hpp"
+
+namespace taskpipe {
+
+struct VentilatorOptions {
+    std::string bind = "tcp://*:5557";              // PUSH socket the workers connect to
+    std::string sink = "tcp://localhost:5559";      // the sink's control socket
+    std::string input = "-";                        // "-" is stdin
+    bool null_separated = false;                    // -0: records end with NUL, not newline
+    std::size_t window = 1000;                      // tasks sent but not yet acknowledged
+    std::chrono::milliseconds liveness_timeout{5000};
+    std::uint32_t max_attempts = 3;
+};
+
+// Throws UsageError for an unusable command line.
+Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const argv[]);
+
+}  // namespace taskpipe

@@ -1,0 +1,241 @@
+#include "ventilator.hpp"
+
+#include <random>
+#include <string>
+
+#include "taskpipe/log.hpp"
+#include "taskpipe/shutdown.hpp"
+#include "taskpipe/sockets.hpp"
+
+namespace taskpipe {
+
+namespace {
+
+constexpr auto kHelloInterval = std::chrono::seconds(1);
+constexpr auto kWaitingNotice = std::chrono::seconds(3);
+constexpr std::uint64_t kMalformedLogged = 10;  // malformed messages logged one by one
+
+std::uint64_t random_batch_id() {
+    std::random_device device;
+    std::uint64_t id = 0;
+    while (id == 0) id = (std::uint64_t{device()} << 32) ^ device();
+    return id;
+}
+
+SocketOptions task_socket_options() {
+    SocketOptions o;
+    o.linger_ms = 0;  // unsent tasks are in the ledger; nothing to wait for at exit
+    o.send_hwm = 1000;
+    return o;
+}
+
+SocketOptions control_socket_options() {
+    SocketOptions o;
+    o.linger_ms = 1000;  // gives Bye time to leave; the sink does not depend on it
+    o.max_message_size = 1 << 20;
+    return o;
+}
+
+}  // namespace
+
+Ventilator::Ventilator(const VentilatorOptions& options)
+    : options_(options),
+      tasks_(bind_socket(context_, zmq::socket_type::push, task_socket_options(), options.bind)),
+      control_(connect_socket(context_, zmq::socket_type::dealer, control_socket_options(),
+                              options.sink)),
+      input_(InputReader::open(options.input, options.null_separated ? '\0' : '\n',
+                               kMaxPayloadBytes)),
+      batch_(random_batch_id()) {}
+
+std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
+
+void Ventilator::send_control(const Message& message) {
+    const auto bytes = encoder_.encode(message);
+    // The DEALER queues while the sink is away; a full queue means the sink is gone for good.
+    if (!control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+        log_warning("control message to the sink dropped: its queue is full");
+    }
+}
+
+bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
+    const auto bytes = encoder_.encode(Task{batch_, id, entry.attempt, entry.payload});
+    if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+        return false;  // no worker connected, or every worker's queue is full
+    }
+    entry.deadline = Clock::now() + options_.liveness_timeout;
+    return true;
+}
+
+void Ventilator::read_input() {
+    try {
+        while (!input_done_ && !unsent_ && ledger_.size() < options_.window) {
+            std::optional<std::string> record = input_.next();
+            if (!record) {
+                if (input_.exhausted()) {
+                    input_done_ = true;
+                    break;
+                }
+                if (input_.fill() == InputReader::Fill::would_block) break;
+                continue;
+            }
+            const std::uint64_t id = next_id_++;
+            InFlight& entry = ledger_[id];
+            entry.payload = std::move(*record);
+            entry.deadline = Clock::time_point::max();
+            if (!send_task(id, entry)) unsent_ = id;
+        }
+    } catch (const std::runtime_error& e) {
+        log_error(std::string(e.what()) + "; no further input is read, the " +
+                  std::to_string(next_id_ - 1) + " tasks read so far are completed");
+        input_done_ = true;
+        input_failed_ = true;
+    }
+}
+
+void Ventilator::pump_tasks() {
+    while (!resend_.empty()) {
+        auto it = ledger_.find(resend_.front());
+        if (it != ledger_.end() && !send_task(it->first, it->second)) return;
+        resend_.pop_front();
+    }
+    if (unsent_) {
+        if (!send_task(*unsent_, ledger_.at(*unsent_))) return;
+        unsent_.reset();
+    }
+    read_input();
+}
+
+void Ventilator::check_deadlines(Clock::time_point now) {
+    for (auto it = ledger_.begin(); it != ledger_.end();) {
+        InFlight& entry = it->second;
+        if (entry.deadline > now) {
+            ++it;
+            continue;
+        }
+        const std::uint64_t id = it->first;
+        if (entry.attempt >= options_.max_attempts) {
+            log_warning("task " + std::to_string(id) + " lost: no result after " +
+                        std::to_string(entry.attempt) + " attempts");
+            send_control(Lost{batch_, id, entry.attempt});
+            ++lost_;
+            it = ledger_.erase(it);
+            continue;
+        }
+        ++entry.attempt;
+        ++resent_;
+        entry.deadline = Clock::time_point::max();
+        resend_.push_back(id);
+        log_info("re-sending task " + std::to_string(id) + " (attempt " +
+                 std::to_string(entry.attempt) + "): no result, and no live worker holds it");
+        ++it;
+    }
+}
+
+void Ventilator::on_ack(const Ack& ack) {
+    for (std::uint64_t id : ack.ids) acknowledged_ += ledger_.erase(id);
+    failed_ += ack.failed.size();
+}
+
+void Ventilator::on_alive(const Alive& alive) {
+    const auto deadline = Clock::now() + options_.liveness_timeout;
+    for (std::uint64_t id : alive.ids) {
+        auto it = ledger_.find(id);
+        if (it != ledger_.end() && it->second.deadline != Clock::time_point::max()) {
+            it->second.deadline = deadline;
+        }
+    }
+}
+
+void Ventilator::handle_control() {
+    zmq::message_t frame;
+    while (control_.recv(frame, zmq::recv_flags::dontwait)) {
+        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
+        if (!decoded.message) {
+            if (++malformed_ <= kMalformedLogged) {
+                log_warning("dropped a malformed message from the sink: " + decoded.error);
+            }
+            continue;
+        }
+        Message& m = *decoded.message;
+        if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
+            welcomed_ = true;
+        } else if (const auto* reject = std::get_if<Reject>(&m); reject && reject->batch == batch_) {
+            throw StartupError("the sink refused the batch: " + reject->reason);
+        } else if (const auto* ack = std::get_if<Ack>(&m); ack && ack->batch == batch_) {
+            on_ack(*ack);
+        } else if (const auto* alive = std::get_if<Alive>(&m); alive && alive->batch == batch_) {
+            on_alive(*alive);
+        } else if (++malformed_ <= kMalformedLogged) {
+            log_warning("dropped an unexpected message from the sink");
+        }
+    }
+}
+
+bool Ventilator::complete() const { return input_done_ && end_sent_ && ledger_.empty(); }
+
+int Ventilator::finish() {
+    send_control(Bye{batch_});
+    const std::uint64_t total = next_id_ - 1;
+    std::string summary = "batch complete: " + std::to_string(total) + " tasks, " +
+                          std::to_string(failed_) + " failed, " + std::to_string(lost_) +
+                          " lost, " + std::to_string(resent_) + " re-sent";
+    if (malformed_ > 0) summary += ", " + std::to_string(malformed_) + " malformed messages";
+    log_info(summary);
+    if (input_failed_) return kExitUsage;
+    return failed_ + lost_ > 0 ? kExitTasksFailed : kExitOk;
+}
+
+int Ventilator::run() {
+    ShutdownSignal& shutdown = ShutdownSignal::install();
+    send_control(Hello{batch_});
+    const auto started = Clock::now();
+    auto last_hello = started;
+    bool noticed_waiting = false;
+    const auto check_interval =
+        std::min<Clock::duration>(std::chrono::milliseconds(250), options_.liveness_timeout / 4);
+    next_deadline_check_ = started + check_interval;
+
+    while (!shutdown.requested()) {
+        handle_control();
+        if (welcomed_) pump_tasks();
+        const auto now = Clock::now();
+        if (now >= next_deadline_check_) {
+            check_deadlines(now);
+            next_deadline_check_ = now + check_interval;
+            if (welcomed_) pump_tasks();
+        }
+        if (welcomed_ && input_done_ && !end_sent_) {
+            send_control(End{batch_, next_id_ - 1});
+            end_sent_ = true;
+        }
+        if (complete()) return finish();
+        if (!welcomed_ && now - last_hello >= kHelloInterval) {
+            send_control(Hello{batch_});  // again, in case the sink restarted
+            last_hello = now;
+            if (!noticed_waiting && now - started >= kWaitingNotice) {
+                log_info("waiting for the sink at " + options_.sink);
+                noticed_waiting = true;
+            }
+        }
+
+        const bool want_input =
+            welcomed_ && !input_done_ && !unsent_ && resend_.empty() &&
+            ledger_.size() < options_.window;
+        const bool want_send = welcomed_ && (unsent_ || !resend_.empty());
+        std::vector<zmq::pollitem_t> items = {
+            {control_.handle(), 0, ZMQ_POLLIN, 0},
+            {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
+        };
+        if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
+        if (want_send) items.push_back({tasks_.handle(), 0, ZMQ_POLLOUT, 0});
+        poll(items, std::chrono::duration_cast<std::chrono::milliseconds>(check_interval));
+    }
+
+    log_warning("interrupted: " + std::to_string(next_id_ - 1) + " tasks read, " +
+                std::to_string(acknowledged_) + " acknowledged, " +
+                std::to_string(ledger_.size()) + " without a result" +
+                (input_done_ ? "" : ", input not read to the end"));
+    return kExitInterrupted;
+}
+
+}  // namespace taskpipe

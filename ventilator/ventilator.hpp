@@ -1,0 +1,81 @@
+// The ventilator: reads tasks, sends them to the workers, and keeps a ledger of the tasks in
+// flight until the sink acknowledges a result for each.
+//
+// A task with no result whose deadline passes is sent again (attempt + 1); the deadline moves
+// forward whenever the sink reports that a live worker holds the task. After max_attempts sends
+// the task is reported lost to the sink. The batch ends when the input has ended and every task
+// is acknowledged or lost. Not thread-safe: one thread runs run().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <zmq.hpp>
+
+#include "input.hpp"
+#include "options.hpp"
+#include "taskpipe/codec.hpp"
+
+namespace taskpipe {
+
+class Ventilator {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // Binds and connects; throws StartupError when it cannot.
+    explicit Ventilator(const VentilatorOptions& options);
+
+    // Runs the batch to completion; returns the exit status (program.hpp).
+    int run();
+
+    // The endpoint the task socket is bound to (its real port when bound to port *).
+    std::string task_endpoint();
+
+private:
+    struct InFlight {
+        std::string payload;
+        std::uint32_t attempt = 1;
+        Clock::time_point deadline;
+    };
+
+    void handle_control();
+    void on_ack(const Ack& ack);
+    void on_alive(const Alive& alive);
+    void send_control(const Message& message);
+    bool send_task(std::uint64_t id, InFlight& entry);
+    void pump_tasks();
+    void read_input();
+    void check_deadlines(Clock::time_point now);
+    bool complete() const;
+    int finish();
+
+    VentilatorOptions options_;
+    zmq::context_t context_{1};
+    zmq::socket_t tasks_;
+    zmq::socket_t control_;
+    InputReader input_;
+    Encoder encoder_;
+    std::uint64_t batch_;
+
+    bool welcomed_ = false;
+    bool input_done_ = false;
+    bool input_failed_ = false;
+    bool end_sent_ = false;
+    std::uint64_t next_id_ = 1;
+    std::unordered_map<std::uint64_t, InFlight> ledger_;
+    std::optional<std::uint64_t> unsent_;  // read but not yet accepted by the task socket
+    std::deque<std::uint64_t> resend_;     // timed out, waiting to be sent again
+    Clock::time_point next_deadline_check_;
+
+    std::uint64_t acknowledged_ = 0;
+    std::uint64_t failed_ = 0;
+    std::uint64_t lost_ = 0;
+    std::uint64_t resent_ = 0;
+    std::uint64_t malformed_ = 0;
+};
+
+}  // namespace taskpipe

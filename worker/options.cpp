@@ -1,0 +1,82 @@
+#include "options.hpp"
+
+#include <thread>
+
+#include "builtin.hpp"
+#include "taskpipe/endpoints.hpp"
+
+namespace po = boost::program_options;
+
+namespace taskpipe {
+
+Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
+    Parsed<WorkerOptions> parsed;
+    WorkerOptions& o = parsed.options;
+    const long long cpus = std::max(1u, std::thread::hardware_concurrency());
+    long long concurrency = cpus;
+    double heartbeat_seconds = 1.0;
+    long long max_output = static_cast<long long>(o.max_output);
+    std::string builtin;
+    std::string shell;
+    std::vector<std::string> command;
+
+    std::string builtins;
+    for (const auto& name : builtin_names()) builtins += (builtins.empty() ? "" : ", ") + name;
+    po::options_description options("Options");
+    options.add_options()
+        ("ventilator,v", po::value(&o.ventilator)->default_value(o.ventilator),
+         "the ventilator's endpoint, where tasks come from")
+        ("sink,s", po::value(&o.sink)->default_value(o.sink),
+         "the sink's endpoint, where results go")
+        ("concurrency,c", po::value(&concurrency)->default_value(cpus),
+         "tasks run at once (default: the number of CPUs)")
+        ("builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str())
+        ("shell", po::value(&shell),
+         "run /bin/sh -c SCRIPT with the payload as $1")
+        ("heartbeat", po::value(&heartbeat_seconds)->default_value(heartbeat_seconds),
+         "seconds between heartbeats to the sink")
+        ("max-output", po::value(&max_output)->default_value(max_output),
+         "stdout bytes kept per task; the rest is dropped and the result marked truncated")
+        ("command", po::value(&command)->multitoken(),
+         "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise "
+         "the payload is appended");
+    po::positional_options_description positional;
+    positional.add("command", -1);
+    po::variables_map values;
+    parsed.early_output = parse_command_line(
+        argc, argv, options, positional, values,
+        "worker [OPTIONS] (--builtin NAME | --shell SCRIPT | -- COMMAND ARG...)");
+    if (!parsed.early_output.empty()) return parsed;
+
+    if (auto error = endpoint_error(o.ventilator, EndpointUse::connect)) throw UsageError(*error);
+    if (auto error = endpoint_error(o.sink, EndpointUse::connect)) throw UsageError(*error);
+    if (concurrency < 1 || concurrency > 4096) {
+        throw UsageError("--concurrency must be between 1 and 4096");
+    }
+    if (!(heartbeat_seconds >= 0.05) || heartbeat_seconds > 3600.0) {
+        throw UsageError("--heartbeat must be between 0.05 and 3600 seconds");
+    }
+    if (max_output < 0) throw UsageError("--max-output must not be negative");
+    const int handlers = int{values.count("builtin") > 0} + int{values.count("shell") > 0} +
+                         int{!command.empty()};
+    if (handlers != 1) {
+        throw UsageError("give exactly one of --builtin NAME, --shell SCRIPT or -- COMMAND ARG...");
+    }
+    if (!builtin.empty() || values.count("builtin")) {
+        if (!find_builtin(builtin)) {
+            throw UsageError("unknown built-in '" + builtin + "' (known: " + builtins + ")");
+        }
+        o.handler = BuiltinHandler{builtin};
+    } else if (values.count("shell")) {
+        o.handler = ShellHandler{shell};
+    } else {
+        o.handler = CommandHandler{command};
+    }
+    o.concurrency = static_cast<unsigned>(concurrency);
+    o.heartbeat_interval =
+        std::chrono::milliseconds(static_cast<long>(heartbeat_seconds * 1000.0));
+    o.max_output = static_cast<std::size_t>(max_output);
+    return parsed;
+}
+
+}  // namespace taskpipe

@@ -1,0 +1,27 @@
+// The worker's command line.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "command.hpp"
+#include "taskpipe/program.hpp"
+
+namespace taskpipe {
+
+struct WorkerOptions {
+    std::string ventilator = "tcp://localhost:5557";
+    std::string sink = "tcp://localhost:5558";
+    unsigned concurrency = 1;  // parse_worker_options defaults it to the number of CPUs
+    HandlerSpec handler = BuiltinHandler{"echo"};
+    std::chrono::milliseconds heartbeat_interval{1000};
+    std::size_t max_output = 16u << 20;  // stdout bytes kept per task
+    std::size_t stderr_tail = 4096;      // last stderr bytes kept per task
+};
+
+// Everything after "--" (or the first positional argument) is the command. Throws UsageError
+// for an unusable command line, including no handler or more than one.
+Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]);
+
+}  // namespace taskpipe

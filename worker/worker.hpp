@@ -1,0 +1,79 @@
+// The worker: pulls tasks from the ventilator, runs up to `concurrency` of them at once, and
+// pushes each result to the sink, with a heartbeat that names every task it holds.
+//
+// It takes tasks off the socket as soon as they arrive, so that every task it has received is
+// named in its next heartbeat: the ventilator re-sends only tasks that no live worker holds.
+// On the first SIGINT/SIGTERM it takes no new task, hands back the queued ones (by no longer
+// naming them), finishes the running ones, delivers their results and exits 0.
+// Not thread-safe: one thread runs run().
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "builtin.hpp"
+#include "child_process.hpp"
+#include "options.hpp"
+#include "taskpipe/codec.hpp"
+
+namespace taskpipe {
+
+class Worker {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // Connects both sockets; throws StartupError when it cannot.
+    explicit Worker(const WorkerOptions& options);
+
+    // Runs until shut down by a signal; returns the exit status.
+    int run();
+
+private:
+    // A task that has started and has no result yet.
+    struct Running {
+        Task task;
+        Clock::time_point started;
+        std::uint64_t started_us = 0;
+        std::optional<ChildProcess> child;  // for commands
+        BuiltinOutcome outcome;             // for a built-in whose result is delayed
+        Clock::time_point due;
+    };
+
+    void receive_tasks();
+    void start_tasks();
+    void start(Task task);
+    void complete(const Result& result);
+    void finish_child(Running& running);
+    void send_result(const Result& result);
+    void flush_outbox();
+    void send_heartbeat();
+    void begin_drain();
+    Result make_result(const Running& running) const;
+
+    WorkerOptions options_;
+    std::optional<Builtin> builtin_;
+    std::string host_;
+    std::uint32_t pid_;
+    zmq::context_t context_{1};
+    std::optional<zmq::socket_t> tasks_;  // closed when draining
+    zmq::socket_t results_;
+    Encoder encoder_;
+
+    std::deque<Task> queue_;
+    std::vector<std::unique_ptr<Running>> running_;
+    std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
+    Clock::time_point next_heartbeat_;
+    bool draining_ = false;
+
+    std::uint64_t completed_ = 0;
+    std::uint64_t failed_ = 0;
+    std::uint64_t malformed_ = 0;
+};
+
+}  // namespace taskpipe
