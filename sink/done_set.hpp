@@ -11,7 +11,7 @@
 namespace taskpipe {
 
 class DoneSet {
-public:
+  public:
     // Returns true when `id` was not in the set before.
     bool insert(std::uint64_t id) {
         if (id <= prefix_ || !above_.insert(id).second) return false;
@@ -23,7 +23,7 @@ public:
     std::uint64_t size() const { return size_; }
     std::uint64_t prefix() const { return prefix_; }
 
-private:
+  private:
     std::uint64_t prefix_ = 0;
     std::unordered_set<std::uint64_t> above_;
     std::uint64_t size_ = 0;

@@ -39,13 +39,13 @@ void put_bytes(nlohmann::json& object, const char* field, std::string_view bytes
 }
 
 class RawWriter : public ResultWriter {
-public:
+  public:
     explicit RawWriter(int fd) : ResultWriter(fd) {}
     void write(const Result& result) override { append(result.out); }
 };
 
 class JsonLinesWriter : public ResultWriter {
-public:
+  public:
     explicit JsonLinesWriter(int fd) : ResultWriter(fd) {}
     void write(const Result& result) override {
         append(result_to_json(result));

@@ -14,7 +14,7 @@
 namespace taskpipe {
 
 class ResultWriter {
-public:
+  public:
     virtual ~ResultWriter() = default;
     // Appends one result (a Result with status lost for a task that never produced one).
     virtual void write(const Result& result) = 0;
@@ -23,11 +23,11 @@ public:
 
     static std::unique_ptr<ResultWriter> make(bool jsonl, int fd);
 
-protected:
+  protected:
     explicit ResultWriter(int fd) : fd_(fd) {}
     void append(std::string_view bytes);
 
-private:
+  private:
     int fd_;
     std::string buffer_;
 };

@@ -49,8 +49,8 @@ std::string describe_failure(const Result& r) {
 
 Sink::Sink(const SinkOptions& options, int output_fd)
     : options_(options),
-      results_(bind_socket(context_, zmq::socket_type::pull, result_socket_options(),
-                           options.bind)),
+      results_(
+          bind_socket(context_, zmq::socket_type::pull, result_socket_options(), options.bind)),
       control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(),
                            options.control)),
       writer_(ResultWriter::make(options.jsonl, output_fd)) {
@@ -218,8 +218,8 @@ void Sink::log_summary() {
     char rate[64];
     std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", seconds,
                   seconds > 0 ? static_cast<double>(total) / seconds : 0.0);
-    std::string line = std::to_string(total) + " tasks, " + std::to_string(failed_) +
-                       " failed, " + std::to_string(lost_) + " lost, " + rate + ", " +
+    std::string line = std::to_string(total) + " tasks, " + std::to_string(failed_) + " failed, " +
+                       std::to_string(lost_) + " lost, " + rate + ", " +
                        std::to_string(workers_.size()) + " workers";
     if (duplicates_ > 0) line += ", " + std::to_string(duplicates_) + " duplicate results dropped";
     if (foreign_ > 0) line += ", " + std::to_string(foreign_) + " results of other batches dropped";

@@ -26,7 +26,7 @@
 namespace taskpipe {
 
 class Sink {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     // Binds both sockets; throws StartupError when it cannot. Results go to `output_fd`.
@@ -38,7 +38,7 @@ public:
     std::string results_endpoint();
     std::string control_endpoint();
 
-private:
+  private:
     void receive_results();
     void receive_control();
     void on_result(Result& result);

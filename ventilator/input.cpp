@@ -29,8 +29,10 @@ InputReader::InputReader(InputReader&& other) noexcept
 
 InputReader::~InputReader() {
     if (fd_ < 0) return;
-    if (owns_fd_) ::close(fd_);
-    else if (original_flags_ >= 0) fcntl(fd_, F_SETFL, original_flags_);  // stdin is shared
+    if (owns_fd_)
+        ::close(fd_);
+    else if (original_flags_ >= 0)
+        fcntl(fd_, F_SETFL, original_flags_);  // stdin is shared
 }
 
 InputReader InputReader::open(const std::string& path, char delimiter, std::size_t max_record) {

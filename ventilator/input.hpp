@@ -12,7 +12,7 @@
 namespace taskpipe {
 
 class InputReader {
-public:
+  public:
     // Reads from `fd`, which the reader sets non-blocking. A record longer than `max_record`
     // bytes is an input error.
     InputReader(int fd, char delimiter, std::size_t max_record);
@@ -38,7 +38,7 @@ public:
     // True once the input has ended and every buffered record has been returned.
     bool exhausted() const { return eof_ && start_ >= buffer_.size(); }
 
-private:
+  private:
     int fd_;
     bool owns_fd_;
     char delimiter_;

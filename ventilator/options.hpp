@@ -10,11 +10,11 @@
 namespace taskpipe {
 
 struct VentilatorOptions {
-    std::string bind = "tcp://*:5557";              // PUSH socket the workers connect to
-    std::string sink = "tcp://localhost:5559";      // the sink's control socket
-    std::string input = "-";                        // "-" is stdin
-    bool null_separated = false;                    // -0: records end with NUL, not newline
-    std::size_t window = 1000;                      // tasks sent but not yet acknowledged
+    std::string bind = "tcp://*:5557";          // PUSH socket the workers connect to
+    std::string sink = "tcp://localhost:5559";  // the sink's control socket
+    std::string input = "-";                    // "-" is stdin
+    bool null_separated = false;                // -0: records end with NUL, not newline
+    std::size_t window = 1000;                  // tasks sent but not yet acknowledged
     std::chrono::milliseconds liveness_timeout{5000};
     std::uint32_t max_attempts = 3;
 };

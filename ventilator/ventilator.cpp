@@ -43,8 +43,8 @@ Ventilator::Ventilator(const VentilatorOptions& options)
       tasks_(bind_socket(context_, zmq::socket_type::push, task_socket_options(), options.bind)),
       control_(connect_socket(context_, zmq::socket_type::dealer, control_socket_options(),
                               options.sink)),
-      input_(InputReader::open(options.input, options.null_separated ? '\0' : '\n',
-                               kMaxPayloadBytes)),
+      input_(
+          InputReader::open(options.input, options.null_separated ? '\0' : '\n', kMaxPayloadBytes)),
       batch_(random_batch_id()) {}
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
@@ -159,7 +159,8 @@ void Ventilator::handle_control() {
         Message& m = *decoded.message;
         if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
             welcomed_ = true;
-        } else if (const auto* reject = std::get_if<Reject>(&m); reject && reject->batch == batch_) {
+        } else if (const auto* reject = std::get_if<Reject>(&m);
+                   reject && reject->batch == batch_) {
             throw StartupError("the sink refused the batch: " + reject->reason);
         } else if (const auto* ack = std::get_if<Ack>(&m); ack && ack->batch == batch_) {
             on_ack(*ack);
@@ -218,9 +219,8 @@ int Ventilator::run() {
             }
         }
 
-        const bool want_input =
-            welcomed_ && !input_done_ && !unsent_ && resend_.empty() &&
-            ledger_.size() < options_.window;
+        const bool want_input = welcomed_ && !input_done_ && !unsent_ && resend_.empty() &&
+                                ledger_.size() < options_.window;
         const bool want_send = welcomed_ && (unsent_ || !resend_.empty());
         std::vector<zmq::pollitem_t> items = {
             {control_.handle(), 0, ZMQ_POLLIN, 0},
@@ -232,9 +232,8 @@ int Ventilator::run() {
     }
 
     log_warning("interrupted: " + std::to_string(next_id_ - 1) + " tasks read, " +
-                std::to_string(acknowledged_) + " acknowledged, " +
-                std::to_string(ledger_.size()) + " without a result" +
-                (input_done_ ? "" : ", input not read to the end"));
+                std::to_string(acknowledged_) + " acknowledged, " + std::to_string(ledger_.size()) +
+                " without a result" + (input_done_ ? "" : ", input not read to the end"));
     return kExitInterrupted;
 }
 

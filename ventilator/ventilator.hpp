@@ -23,7 +23,7 @@
 namespace taskpipe {
 
 class Ventilator {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     // Binds and connects; throws StartupError when it cannot.
@@ -35,7 +35,7 @@ public:
     // The endpoint the task socket is bound to (its real port when bound to port *).
     std::string task_endpoint();
 
-private:
+  private:
     struct InFlight {
         std::string payload;
         std::uint32_t attempt = 1;

@@ -21,7 +21,7 @@ struct ExitStatus {
 };
 
 class ChildProcess {
-public:
+  public:
     // Starts argv[0] (searched in PATH) with stdin from /dev/null. Throws std::system_error
     // when it cannot be started (not found, not executable, out of processes).
     ChildProcess(const std::vector<std::string>& argv, std::size_t max_stdout,
@@ -52,7 +52,7 @@ public:
     bool out_truncated() const { return out_truncated_; }
     pid_t pid() const { return pid_; }
 
-private:
+  private:
     bool drain(int& fd, bool is_stdout);
 
     pid_t pid_ = -1;

@@ -23,23 +23,21 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     std::string builtins;
     for (const auto& name : builtin_names()) builtins += (builtins.empty() ? "" : ", ") + name;
     po::options_description options("Options");
-    options.add_options()
-        ("ventilator,v", po::value(&o.ventilator)->default_value(o.ventilator),
-         "the ventilator's endpoint, where tasks come from")
-        ("sink,s", po::value(&o.sink)->default_value(o.sink),
-         "the sink's endpoint, where results go")
-        ("concurrency,c", po::value(&concurrency)->default_value(cpus),
-         "tasks run at once (default: the number of CPUs)")
-        ("builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str())
-        ("shell", po::value(&shell),
-         "run /bin/sh -c SCRIPT with the payload as $1")
-        ("heartbeat", po::value(&heartbeat_seconds)->default_value(heartbeat_seconds),
-         "seconds between heartbeats to the sink")
-        ("max-output", po::value(&max_output)->default_value(max_output),
-         "stdout bytes kept per task; the rest is dropped and the result marked truncated")
-        ("command", po::value(&command)->multitoken(),
-         "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise "
-         "the payload is appended");
+    options.add_options()("ventilator,v", po::value(&o.ventilator)->default_value(o.ventilator),
+                          "the ventilator's endpoint, where tasks come from")(
+        "sink,s", po::value(&o.sink)->default_value(o.sink),
+        "the sink's endpoint, where results go")("concurrency,c",
+                                                 po::value(&concurrency)->default_value(cpus),
+                                                 "tasks run at once (default: the number of CPUs)")(
+        "builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str())(
+        "shell", po::value(&shell), "run /bin/sh -c SCRIPT with the payload as $1")(
+        "heartbeat", po::value(&heartbeat_seconds)->default_value(heartbeat_seconds),
+        "seconds between heartbeats to the sink")(
+        "max-output", po::value(&max_output)->default_value(max_output),
+        "stdout bytes kept per task; the rest is dropped and the result marked truncated")(
+        "command", po::value(&command)->multitoken(),
+        "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise "
+        "the payload is appended");
     po::positional_options_description positional;
     positional.add("command", -1);
     po::variables_map values;
@@ -57,8 +55,8 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         throw UsageError("--heartbeat must be between 0.05 and 3600 seconds");
     }
     if (max_output < 0) throw UsageError("--max-output must not be negative");
-    const int handlers = int{values.count("builtin") > 0} + int{values.count("shell") > 0} +
-                         int{!command.empty()};
+    const int handlers =
+        int{values.count("builtin") > 0} + int{values.count("shell") > 0} + int{!command.empty()};
     if (handlers != 1) {
         throw UsageError("give exactly one of --builtin NAME, --shell SCRIPT or -- COMMAND ARG...");
     }
@@ -73,8 +71,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         o.handler = CommandHandler{command};
     }
     o.concurrency = static_cast<unsigned>(concurrency);
-    o.heartbeat_interval =
-        std::chrono::milliseconds(static_cast<long>(heartbeat_seconds * 1000.0));
+    o.heartbeat_interval = std::chrono::milliseconds(static_cast<long>(heartbeat_seconds * 1000.0));
     o.max_output = static_cast<std::size_t>(max_output);
     return parsed;
 }

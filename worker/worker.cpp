@@ -51,8 +51,8 @@ Worker::Worker(const WorkerOptions& options)
     : options_(options),
       host_(host_name()),
       pid_(static_cast<std::uint32_t>(getpid())),
-      results_(connect_socket(context_, zmq::socket_type::push, result_socket_options(),
-                              options.sink)) {
+      results_(
+          connect_socket(context_, zmq::socket_type::push, result_socket_options(), options.sink)) {
     if (const auto* b = std::get_if<BuiltinHandler>(&options_.handler)) {
         builtin_ = find_builtin(b->name);
         if (!builtin_) throw StartupError("unknown built-in '" + b->name + "'");
@@ -115,12 +115,15 @@ void Worker::start(Task task) {
     }
 
     try {
-        std::vector<std::string> argv =
-            std::visit([&](const auto& h) -> std::vector<std::string> {
+        std::vector<std::string> argv = std::visit(
+            [&](const auto& h) -> std::vector<std::string> {
                 using H = std::decay_t<decltype(h)>;
-                if constexpr (std::is_same_v<H, BuiltinHandler>) return {};
-                else return build_argv(h, running->task.payload);
-            }, options_.handler);
+                if constexpr (std::is_same_v<H, BuiltinHandler>)
+                    return {};
+                else
+                    return build_argv(h, running->task.payload);
+            },
+            options_.handler);
         running->child.emplace(argv, options_.max_output, options_.stderr_tail);
         running_.push_back(std::move(running));
     } catch (const std::exception& e) {
@@ -280,10 +283,11 @@ int Worker::run() {
         }
     }
     flush_outbox();
-    log_info("stopped after " + std::to_string(completed_) + " tasks (" +
-             std::to_string(failed_) + " not ok)" +
-             (outbox_.empty() ? "" : "; " + std::to_string(outbox_.size()) +
-                                         " results could not be handed to the sink"));
+    log_info("stopped after " + std::to_string(completed_) + " tasks (" + std::to_string(failed_) +
+             " not ok)" +
+             (outbox_.empty() ? ""
+                              : "; " + std::to_string(outbox_.size()) +
+                                    " results could not be handed to the sink"));
     return kExitOk;
 }
 

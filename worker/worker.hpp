@@ -25,7 +25,7 @@
 namespace taskpipe {
 
 class Worker {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     // Connects both sockets; throws StartupError when it cannot.
@@ -34,7 +34,7 @@ public:
     // Runs until shut down by a signal; returns the exit status.
     int run();
 
-private:
+  private:
     // A task that has started and has no result yet.
     struct Running {
         Task task;

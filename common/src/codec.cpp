@@ -9,11 +9,16 @@ namespace taskpipe {
 
 const char* to_string(Status status) {
     switch (status) {
-        case Status::ok: return "ok";
-        case Status::failed: return "failed";
-        case Status::error: return "error";
-        case Status::timeout: return "timeout";
-        case Status::lost: return "lost";
+        case Status::ok:
+            return "ok";
+        case Status::failed:
+            return "failed";
+        case Status::error:
+            return "error";
+        case Status::timeout:
+            return "timeout";
+        case Status::lost:
+            return "lost";
     }
     return "error";
 }
@@ -118,7 +123,7 @@ void for_each_field(const msgpack::object& map, Visit&& visit) {
 
 // Tracks which required fields a message has seen.
 class Required {
-public:
+  public:
     Required(std::initializer_list<std::string_view> names) {
         for (auto name : names) names_[count_++] = name;
     }
@@ -133,7 +138,7 @@ public:
         }
     }
 
-private:
+  private:
     std::array<std::string_view, 4> names_{};
     std::size_t count_ = 0;
     std::uint32_t seen_ = 0;
@@ -144,10 +149,14 @@ Message decode_task(const msgpack::object& map) {
     Required req{"batch", "id", "payload"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "batch") t.batch = as_uint<std::uint64_t>(v, "batch");
-        else if (k == "id") t.id = as_uint<std::uint64_t>(v, "id");
-        else if (k == "attempt") t.attempt = as_uint<std::uint32_t>(v, "attempt");
-        else if (k == "payload") t.payload = as_bytes(v, "payload");
+        if (k == "batch")
+            t.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "id")
+            t.id = as_uint<std::uint64_t>(v, "id");
+        else if (k == "attempt")
+            t.attempt = as_uint<std::uint32_t>(v, "attempt");
+        else if (k == "payload")
+            t.payload = as_bytes(v, "payload");
     });
     req.check();
     if (t.id == 0) malformed("task id 0 (ids start at 1)");
@@ -159,22 +168,34 @@ Message decode_result(const msgpack::object& map) {
     Required req{"batch", "id", "status"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "batch") r.batch = as_uint<std::uint64_t>(v, "batch");
-        else if (k == "id") r.id = as_uint<std::uint64_t>(v, "id");
-        else if (k == "attempt") r.attempt = as_uint<std::uint32_t>(v, "attempt");
+        if (k == "batch")
+            r.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "id")
+            r.id = as_uint<std::uint64_t>(v, "id");
+        else if (k == "attempt")
+            r.attempt = as_uint<std::uint32_t>(v, "attempt");
         else if (k == "status") {
             auto s = status_from_string(as_text(v, "status"));
             if (!s || *s == Status::lost) malformed("unknown result status");
             r.status = *s;
-        } else if (k == "exit_code") r.exit_code = as_optional_int32(v, "exit_code");
-        else if (k == "signal") r.signal = as_optional_int32(v, "signal");
-        else if (k == "stdout") r.out = as_bytes(v, "stdout");
-        else if (k == "stderr") r.err = as_bytes(v, "stderr");
-        else if (k == "stdout_truncated") r.out_truncated = as_bool(v, "stdout_truncated");
-        else if (k == "host") r.host = as_text(v, "host");
-        else if (k == "pid") r.pid = as_uint<std::uint32_t>(v, "pid");
-        else if (k == "started_us") r.started_us = as_uint<std::uint64_t>(v, "started_us");
-        else if (k == "duration_us") r.duration_us = as_uint<std::uint64_t>(v, "duration_us");
+        } else if (k == "exit_code")
+            r.exit_code = as_optional_int32(v, "exit_code");
+        else if (k == "signal")
+            r.signal = as_optional_int32(v, "signal");
+        else if (k == "stdout")
+            r.out = as_bytes(v, "stdout");
+        else if (k == "stderr")
+            r.err = as_bytes(v, "stderr");
+        else if (k == "stdout_truncated")
+            r.out_truncated = as_bool(v, "stdout_truncated");
+        else if (k == "host")
+            r.host = as_text(v, "host");
+        else if (k == "pid")
+            r.pid = as_uint<std::uint32_t>(v, "pid");
+        else if (k == "started_us")
+            r.started_us = as_uint<std::uint64_t>(v, "started_us");
+        else if (k == "duration_us")
+            r.duration_us = as_uint<std::uint64_t>(v, "duration_us");
     });
     req.check();
     if (r.id == 0) malformed("result id 0 (ids start at 1)");
@@ -186,11 +207,16 @@ Message decode_heartbeat(const msgpack::object& map) {
     Required req{"host", "pid"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "host") h.host = as_text(v, "host");
-        else if (k == "pid") h.pid = as_uint<std::uint32_t>(v, "pid");
-        else if (k == "concurrency") h.concurrency = as_uint<std::uint32_t>(v, "concurrency");
-        else if (k == "draining") h.draining = as_bool(v, "draining");
-        else if (k == "tasks") h.tasks = as_task_refs(v);
+        if (k == "host")
+            h.host = as_text(v, "host");
+        else if (k == "pid")
+            h.pid = as_uint<std::uint32_t>(v, "pid");
+        else if (k == "concurrency")
+            h.concurrency = as_uint<std::uint32_t>(v, "concurrency");
+        else if (k == "draining")
+            h.draining = as_bool(v, "draining");
+        else if (k == "tasks")
+            h.tasks = as_task_refs(v);
     });
     req.check();
     return h;
@@ -217,8 +243,10 @@ Message decode_end(const msgpack::object& map) {
     Required req{"batch", "total"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "batch") e.batch = as_uint<std::uint64_t>(v, "batch");
-        else if (k == "total") e.total = as_uint<std::uint64_t>(v, "total");
+        if (k == "batch")
+            e.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "total")
+            e.total = as_uint<std::uint64_t>(v, "total");
     });
     req.check();
     return e;
@@ -229,9 +257,12 @@ Message decode_lost(const msgpack::object& map) {
     Required req{"batch", "id"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "batch") l.batch = as_uint<std::uint64_t>(v, "batch");
-        else if (k == "id") l.id = as_uint<std::uint64_t>(v, "id");
-        else if (k == "attempts") l.attempts = as_uint<std::uint32_t>(v, "attempts");
+        if (k == "batch")
+            l.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "id")
+            l.id = as_uint<std::uint64_t>(v, "id");
+        else if (k == "attempts")
+            l.attempts = as_uint<std::uint32_t>(v, "attempts");
     });
     req.check();
     return l;
@@ -242,9 +273,12 @@ Message decode_ack(const msgpack::object& map) {
     Required req{"batch", "ids"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "batch") a.batch = as_uint<std::uint64_t>(v, "batch");
-        else if (k == "ids") a.ids = as_id_list(v, "ids");
-        else if (k == "failed") a.failed = as_id_list(v, "failed");
+        if (k == "batch")
+            a.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "ids")
+            a.ids = as_id_list(v, "ids");
+        else if (k == "failed")
+            a.failed = as_id_list(v, "failed");
     });
     req.check();
     return a;
@@ -255,8 +289,10 @@ Message decode_alive(const msgpack::object& map) {
     Required req{"batch", "ids"};
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
-        if (k == "batch") a.batch = as_uint<std::uint64_t>(v, "batch");
-        else if (k == "ids") a.ids = as_id_list(v, "ids");
+        if (k == "batch")
+            a.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "ids")
+            a.ids = as_id_list(v, "ids");
     });
     req.check();
     return a;
@@ -266,8 +302,10 @@ Message decode_map(const msgpack::object& map) {
     std::optional<std::uint64_t> version;
     std::string_view type;
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
-        if (k == "v") version = as_uint<std::uint64_t>(v, "v");
-        else if (k == "type") type = as_text(v, "type");
+        if (k == "v")
+            version = as_uint<std::uint64_t>(v, "v");
+        else if (k == "type")
+            type = as_text(v, "type");
     });
     if (!version) malformed("missing field 'v'");
     if (*version != kProtocolVersion) {
@@ -357,8 +395,10 @@ void pack_header(Packer& p, std::uint32_t fields, std::string_view type) {
 
 void pack_optional_int(Packer& p, std::string_view key, const std::optional<std::int32_t>& v) {
     pack_key(p, key);
-    if (v) p.pack(*v);
-    else p.pack_nil();
+    if (v)
+        p.pack(*v);
+    else
+        p.pack_nil();
 }
 
 struct PackVisitor {

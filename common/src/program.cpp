@@ -16,8 +16,8 @@ std::string parse_command_line(int argc, const char* const argv[],
                                const po::positional_options_description& positional,
                                po::variables_map& values, const std::string& usage_line) {
     po::options_description generic("Generic options");
-    generic.add_options()("help,h", "print this help and exit")(
-        "version,V", "print the version and exit");
+    generic.add_options()("help,h", "print this help and exit")("version,V",
+                                                                "print the version and exit");
     po::options_description all;
     all.add(options).add(generic);
     try {

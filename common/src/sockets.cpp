@@ -6,8 +6,7 @@ namespace taskpipe {
 
 namespace {
 
-zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type,
-                          const SocketOptions& o) {
+zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type, const SocketOptions& o) {
     zmq::socket_t socket(context, type);
     socket.set(zmq::sockopt::linger, o.linger_ms);
     socket.set(zmq::sockopt::sndhwm, o.send_hwm);
@@ -48,9 +47,7 @@ zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type,
     return socket;
 }
 
-std::string last_endpoint(zmq::socket_t& socket) {
-    return socket.get(zmq::sockopt::last_endpoint);
-}
+std::string last_endpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }
 
 int poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
     try {

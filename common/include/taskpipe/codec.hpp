@@ -31,11 +31,11 @@ DecodeResult decode(std::string_view frame);
 // Encodes messages into a buffer that it reuses between calls, so that the per-message path
 // does not allocate once the buffer has grown.
 class Encoder {
-public:
+  public:
     // Returns a view of the encoded bytes, valid until the next call.
     std::string_view encode(const Message& message);
 
-private:
+  private:
     msgpack::sbuffer buffer_;
 };
 

@@ -21,7 +21,7 @@ enum ExitCode : int {
 
 // A command line the program cannot run with: exit status 2.
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -35,11 +35,10 @@ struct Parsed {
 
 // Parses argv with the given options and positionals, adding --help and --version. Returns
 // the help or version text in `early_output` when asked for; throws UsageError otherwise.
-std::string parse_command_line(int argc, const char* const argv[],
-                               const boost::program_options::options_description& options,
-                               const boost::program_options::positional_options_description& positional,
-                               boost::program_options::variables_map& values,
-                               const std::string& usage_line);
+std::string parse_command_line(
+    int argc, const char* const argv[], const boost::program_options::options_description& options,
+    const boost::program_options::positional_options_description& positional,
+    boost::program_options::variables_map& values, const std::string& usage_line);
 
 // Runs `body` with the project's error policy: one line on stderr and exit status 2 for usage
 // and start-up errors, never an uncaught exception or an abort.

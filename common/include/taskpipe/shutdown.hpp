@@ -8,7 +8,7 @@
 namespace taskpipe {
 
 class ShutdownSignal {
-public:
+  public:
     // Installs the handlers (once per process) and returns the process-wide instance.
     static ShutdownSignal& install();
 
@@ -18,7 +18,7 @@ public:
     // The signal that asked for the shutdown (0 if none yet).
     int signal_number() const;
 
-private:
+  private:
     ShutdownSignal() = default;
 };
 

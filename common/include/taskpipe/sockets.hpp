@@ -17,16 +17,16 @@ namespace taskpipe {
 
 // A start-up problem the user can fix (address in use, bad endpoint): exit status 2.
 class StartupError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 struct SocketOptions {
-    int linger_ms = 0;             // how long close() may wait for unsent messages
-    int send_hwm = 1000;           // messages queued per peer before send would block
+    int linger_ms = 0;    // how long close() may wait for unsent messages
+    int send_hwm = 1000;  // messages queued per peer before send would block
     int receive_hwm = 1000;
     std::int64_t max_message_size = -1;  // frames larger than this drop the connection
-    int send_buffer = -1;          // SO_SNDBUF / SO_RCVBUF in bytes; -1 keeps the OS default
+    int send_buffer = -1;                // SO_SNDBUF / SO_RCVBUF in bytes; -1 keeps the OS default
     int receive_buffer = -1;
     int heartbeat_interval_ms = 1000;  // ZMTP PING interval; 0 disables
     int heartbeat_timeout_ms = 5000;   // no traffic for this long closes the connection
