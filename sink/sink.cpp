@@ -56,6 +56,9 @@ Sink::Sink(const SinkOptions& options, int output_fd)
       writer_(ResultWriter::make(options.jsonl, output_fd)) {
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
+    // With port *, the port is only known now; tests and scripts read it from these lines.
+    if (options.bind.ends_with(":*")) log_info("results on " + last_endpoint(results_));
+    if (options.control.ends_with(":*")) log_info("control on " + last_endpoint(control_));
 }
 
 std::string Sink::results_endpoint() { return last_endpoint(results_); }

@@ -45,7 +45,9 @@ Ventilator::Ventilator(const VentilatorOptions& options)
                               options.sink)),
       input_(
           InputReader::open(options.input, options.null_separated ? '\0' : '\n', kMaxPayloadBytes)),
-      batch_(random_batch_id()) {}
+      batch_(random_batch_id()) {
+    if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
+}
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
 
