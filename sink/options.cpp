@@ -10,11 +10,12 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     Parsed<SinkOptions> parsed;
     SinkOptions& o = parsed.options;
     po::options_description options("Options");
-    options.add_options()("bind,b", po::value(&o.bind)->default_value(o.bind),
-                          "endpoint the workers send results to (PULL)")(
-        "control", po::value(&o.control)->default_value(o.control),
-        "endpoint the ventilator connects to")(
-        "jsonl,j", po::bool_switch(&o.jsonl),
+    auto add = options.add_options();
+    add("bind,b", po::value(&o.bind)->default_value(o.bind),
+        "endpoint the workers send results to (PULL)");
+    add("control", po::value(&o.control)->default_value(o.control),
+        "endpoint the ventilator connects to");
+    add("jsonl,j", po::bool_switch(&o.jsonl),
         "write one JSON object per result instead of each task's stdout");
     po::variables_map values;
     parsed.early_output =

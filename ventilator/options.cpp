@@ -14,19 +14,21 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
     long long window = static_cast<long long>(o.window);
     long long max_attempts = o.max_attempts;
     po::options_description options("Options");
-    options.add_options()("bind,b", po::value(&o.bind)->default_value(o.bind),
-                          "endpoint the workers connect to (PUSH)")(
-        "sink,s", po::value(&o.sink)->default_value(o.sink), "the sink's control endpoint")(
-        "input,i", po::value(&o.input)->default_value(o.input),
-        "read tasks from FILE instead of stdin")(
-        "null,0", po::bool_switch(&o.null_separated),
-        "tasks are separated by NUL bytes, not newlines (like xargs -0)")(
-        "window,w", po::value(&window)->default_value(window),
-        "most tasks sent and not yet acknowledged by the sink")(
-        "liveness-timeout", po::value(&liveness_seconds)->default_value(liveness_seconds),
-        "seconds a task may go without a result or a live worker holding it before it "
-        "is sent again")("max-attempts", po::value(&max_attempts)->default_value(max_attempts),
-                         "times a task is sent before it is reported lost");
+    auto add = options.add_options();
+    add("bind,b", po::value(&o.bind)->default_value(o.bind),
+        "endpoint the workers connect to (PUSH)");
+    add("sink,s", po::value(&o.sink)->default_value(o.sink), "the sink's control endpoint");
+    add("input,i", po::value(&o.input)->default_value(o.input),
+        "read tasks from FILE instead of stdin");
+    add("null,0", po::bool_switch(&o.null_separated),
+        "tasks are separated by NUL bytes, not newlines (like xargs -0)");
+    add("window,w", po::value(&window)->default_value(window),
+        "most tasks sent and not yet acknowledged by the sink");
+    add("liveness-timeout", po::value(&liveness_seconds)->default_value(liveness_seconds),
+        "seconds a task may go without a result or a live worker holding it before it is "
+        "sent again");
+    add("max-attempts", po::value(&max_attempts)->default_value(max_attempts),
+        "times a task is sent before it is reported lost");
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "ventilator [OPTIONS] < TASKS");

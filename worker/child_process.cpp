@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -16,6 +18,24 @@ extern char** environ;
 namespace taskpipe {
 
 namespace {
+
+// Process groups of the live children, for kill_all_children() in a signal handler. A slot
+// holds 0 when free. Sized for the largest --concurrency.
+std::array<std::atomic<pid_t>, 4096> g_live_groups{};
+
+void register_group(pid_t pid) {
+    for (auto& slot : g_live_groups) {
+        pid_t expected = 0;
+        if (slot.compare_exchange_strong(expected, pid)) return;
+    }
+}
+
+void unregister_group(pid_t pid) {
+    for (auto& slot : g_live_groups) {
+        pid_t expected = pid;
+        if (slot.compare_exchange_strong(expected, 0)) return;
+    }
+}
 
 void close_fd(int& fd) {
     if (fd >= 0) ::close(fd);
@@ -56,6 +76,13 @@ struct SpawnSetup {
 
 }  // namespace
 
+void kill_all_children() noexcept {
+    for (auto& slot : g_live_groups) {
+        const pid_t pid = slot.load();
+        if (pid > 0) ::kill(-pid, SIGKILL);
+    }
+}
+
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, std::size_t max_stdout,
                            std::size_t stderr_tail)
     : max_stdout_(max_stdout), stderr_tail_(stderr_tail) {
@@ -88,6 +115,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, std::size_t max
         pid_ = -1;
         throw std::system_error(rc, std::generic_category(), "cannot run '" + argv[0] + "'");
     }
+    register_group(pid_);
     fcntl(stdout_fd_, F_SETFL, O_NONBLOCK);
     fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
     pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
@@ -96,6 +124,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, std::size_t max
         kill_group(SIGKILL);
         waitpid(pid_, nullptr, 0);
         reaped_ = true;
+        unregister_group(pid_);
         close_fd(stdout_fd_);
         close_fd(stderr_fd_);
         throw std::system_error(saved, std::generic_category(), "pidfd_open");
@@ -118,6 +147,7 @@ ChildProcess::~ChildProcess() {
     if (pid_ > 0 && !reaped_) {
         kill_group(SIGKILL);
         waitpid(pid_, nullptr, 0);
+        unregister_group(pid_);
     }
     close_fd(stdout_fd_);
     close_fd(stderr_fd_);
@@ -154,11 +184,13 @@ bool ChildProcess::drain(int& fd, bool is_stdout) {
 void ChildProcess::read_stdout() { drain(stdout_fd_, true); }
 void ChildProcess::read_stderr() { drain(stderr_fd_, false); }
 
-ExitStatus ChildProcess::finish() {
+ExitStatus ChildProcess::finish(bool kill_leftovers) {
     int status = 0;
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     reaped_ = true;
+    if (kill_leftovers) ::kill(-pid_, SIGKILL);
+    unregister_group(pid_);
     // Everything the command wrote is in the pipes now. A background grandchild may still
     // hold them open; what it writes later does not belong to this task.
     drain(stdout_fd_, true);

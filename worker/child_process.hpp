@@ -20,6 +20,10 @@ struct ExitStatus {
     std::optional<int> signal;     // set when a signal killed it
 };
 
+// Sends SIGKILL to the process group of every ChildProcess still alive. Async-signal-safe: for
+// the immediate exit on a second SIGINT/SIGTERM, so that no command outlives its worker.
+void kill_all_children() noexcept;
+
 class ChildProcess {
   public:
     // Starts argv[0] (searched in PATH) with stdin from /dev/null. Throws std::system_error
@@ -45,7 +49,9 @@ class ChildProcess {
     void kill_group(int signo);
 
     // After exit_fd() became readable: collects the remaining output and the exit status.
-    ExitStatus finish();
+    // With kill_leftovers, whatever is left of the process group (children that outlived the
+    // command) gets SIGKILL.
+    ExitStatus finish(bool kill_leftovers = false);
 
     std::string& out() { return out_; }
     std::string err() const;

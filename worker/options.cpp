@@ -16,6 +16,10 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     long long concurrency = cpus;
     double heartbeat_seconds = 1.0;
     long long max_output = static_cast<long long>(o.max_output);
+    double timeout_seconds = 0.0;
+    double kill_grace_seconds = 5.0;
+    long long retries = 0;
+    double retry_delay_seconds = 1.0;
     std::string builtin;
     std::string shell;
     std::vector<std::string> command;
@@ -23,21 +27,32 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     std::string builtins;
     for (const auto& name : builtin_names()) builtins += (builtins.empty() ? "" : ", ") + name;
     po::options_description options("Options");
-    options.add_options()("ventilator,v", po::value(&o.ventilator)->default_value(o.ventilator),
-                          "the ventilator's endpoint, where tasks come from")(
-        "sink,s", po::value(&o.sink)->default_value(o.sink),
-        "the sink's endpoint, where results go")("concurrency,c",
-                                                 po::value(&concurrency)->default_value(cpus),
-                                                 "tasks run at once (default: the number of CPUs)")(
-        "builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str())(
-        "shell", po::value(&shell), "run /bin/sh -c SCRIPT with the payload as $1")(
-        "heartbeat", po::value(&heartbeat_seconds)->default_value(heartbeat_seconds),
-        "seconds between heartbeats to the sink")(
-        "max-output", po::value(&max_output)->default_value(max_output),
-        "stdout bytes kept per task; the rest is dropped and the result marked truncated")(
-        "command", po::value(&command)->multitoken(),
-        "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise "
-        "the payload is appended");
+    auto add = options.add_options();
+    add("ventilator,v", po::value(&o.ventilator)->default_value(o.ventilator),
+        "the ventilator's endpoint, where tasks come from");
+    add("sink,s", po::value(&o.sink)->default_value(o.sink),
+        "the sink's endpoint, where results go");
+    add("concurrency,c", po::value(&concurrency)->default_value(cpus),
+        "tasks run at once (default: the number of CPUs)");
+    add("builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str());
+    add("shell", po::value(&shell), "run /bin/sh -c SCRIPT with the payload as $1");
+    add("timeout,t", po::value(&timeout_seconds)->default_value(timeout_seconds),
+        "seconds a task may run before its process group gets SIGTERM (0: no limit); its "
+        "status is then 'timeout'");
+    add("kill-grace", po::value(&kill_grace_seconds)->default_value(kill_grace_seconds),
+        "seconds between the SIGTERM of a timeout and SIGKILL");
+    add("retries,r", po::value(&retries)->default_value(retries),
+        "times a failed or timed-out task is run again on this worker before its result is "
+        "sent");
+    add("retry-delay", po::value(&retry_delay_seconds)->default_value(retry_delay_seconds),
+        "seconds before the first re-run; doubled for each further one, up to 60");
+    add("heartbeat", po::value(&heartbeat_seconds)->default_value(heartbeat_seconds),
+        "seconds between heartbeats to the sink");
+    add("max-output", po::value(&max_output)->default_value(max_output),
+        "stdout bytes kept per task; the rest is dropped and the result marked truncated");
+    add("command", po::value(&command)->multitoken(),
+        "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise the "
+        "payload is appended");
     po::positional_options_description positional;
     positional.add("command", -1);
     po::variables_map values;
@@ -55,6 +70,23 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         throw UsageError("--heartbeat must be between 0.05 and 3600 seconds");
     }
     if (max_output < 0) throw UsageError("--max-output must not be negative");
+    if (!(timeout_seconds >= 0.0) || timeout_seconds > 31'536'000.0) {
+        throw UsageError("--timeout must be between 0 and 31536000 seconds");
+    }
+    if (!(kill_grace_seconds >= 0.0) || kill_grace_seconds > 3600.0) {
+        throw UsageError("--kill-grace must be between 0 and 3600 seconds");
+    }
+    if (retries < 0 || retries > 100) throw UsageError("--retries must be between 0 and 100");
+    if (!(retry_delay_seconds >= 0.0) || retry_delay_seconds > 3600.0) {
+        throw UsageError("--retry-delay must be between 0 and 3600 seconds");
+    }
+    auto to_ms = [](double seconds) {
+        return std::chrono::milliseconds(static_cast<long>(seconds * 1000.0));
+    };
+    o.timeout = to_ms(timeout_seconds);
+    o.kill_grace = to_ms(kill_grace_seconds);
+    o.retries = static_cast<unsigned>(retries);
+    o.retry_delay = to_ms(retry_delay_seconds);
     const int handlers =
         int{values.count("builtin") > 0} + int{values.count("shell") > 0} + int{!command.empty()};
     if (handlers != 1) {

@@ -16,8 +16,12 @@ struct WorkerOptions {
     unsigned concurrency = 1;  // parse_worker_options defaults it to the number of CPUs
     HandlerSpec handler = BuiltinHandler{"echo"};
     std::chrono::milliseconds heartbeat_interval{1000};
-    std::size_t max_output = 16u << 20;  // stdout bytes kept per task
-    std::size_t stderr_tail = 4096;      // last stderr bytes kept per task
+    std::size_t max_output = 16u << 20;           // stdout bytes kept per task
+    std::size_t stderr_tail = 4096;               // last stderr bytes kept per task
+    std::chrono::milliseconds timeout{0};         // per task; 0 means no limit
+    std::chrono::milliseconds kill_grace{5000};   // SIGTERM to SIGKILL after a timeout
+    unsigned retries = 0;                         // re-runs of a failed or timed-out task
+    std::chrono::milliseconds retry_delay{1000};  // before the first re-run; doubles each time
 };
 
 // Everything after "--" (or the first positional argument) is the command. Throws UsageError

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <chrono>
 #include <system_error>
@@ -73,15 +75,15 @@ void Worker::receive_tasks() {
             }
             continue;
         }
-        queue_.push_back(std::move(*task));
+        queue_.push_back(Held{std::move(*task), 0, {}});
     }
 }
 
 Result Worker::make_result(const Running& running) const {
     Result r;
-    r.batch = running.task.batch;
-    r.id = running.task.id;
-    r.attempt = running.task.attempt;
+    r.batch = running.held.task.batch;
+    r.id = running.held.task.id;
+    r.attempt = running.held.task.attempt;
     r.host = host_;
     r.pid = pid_;
     r.started_us = running.started_us;
@@ -91,14 +93,15 @@ Result Worker::make_result(const Running& running) const {
     return r;
 }
 
-void Worker::start(Task task) {
+void Worker::start(Held held) {
     auto running = std::make_unique<Running>();
-    running->task = std::move(task);
+    running->held = std::move(held);
     running->started = Clock::now();
     running->started_us = unix_micros();
+    const std::string& payload = running->held.task.payload;
 
     if (builtin_) {
-        BuiltinOutcome outcome = (*builtin_)(running->task.payload);
+        BuiltinOutcome outcome = (*builtin_)(payload);
         if (outcome.delay.count() > 0) {
             running->due = running->started + outcome.delay;
             running->outcome = std::move(outcome);
@@ -110,7 +113,7 @@ void Worker::start(Task task) {
         result.exit_code = outcome.exit_code;
         result.out = std::move(outcome.out);
         result.err = std::move(outcome.err);
-        complete(result);
+        complete(running->held, result);
         return;
     }
 
@@ -118,46 +121,106 @@ void Worker::start(Task task) {
         std::vector<std::string> argv = std::visit(
             [&](const auto& h) -> std::vector<std::string> {
                 using H = std::decay_t<decltype(h)>;
-                if constexpr (std::is_same_v<H, BuiltinHandler>)
+                if constexpr (std::is_same_v<H, BuiltinHandler>) {
                     return {};
-                else
-                    return build_argv(h, running->task.payload);
+                } else {
+                    return build_argv(h, payload);
+                }
             },
             options_.handler);
         running->child.emplace(argv, options_.max_output, options_.stderr_tail);
+        if (options_.timeout.count() > 0) running->deadline = running->started + options_.timeout;
         running_.push_back(std::move(running));
     } catch (const std::exception& e) {
         Result result = make_result(*running);
         result.status = Status::error;
+        result.exit_code.reset();
         result.err = std::string(e.what()) + "\n";
-        complete(result);
+        complete(running->held, result);
     }
 }
 
 void Worker::start_tasks() {
+    const auto now = Clock::now();
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (it->not_before <= now) {
+            queue_.push_front(std::move(*it));
+            it = waiting_.erase(it);
+        } else {
+            ++it;
+        }
+    }
     while (!queue_.empty() && running_.size() < options_.concurrency) {
-        Task task = std::move(queue_.front());
+        Held held = std::move(queue_.front());
         queue_.pop_front();
-        start(std::move(task));
+        start(std::move(held));
     }
 }
 
-void Worker::complete(const Result& result) {
+void Worker::complete(Held& held, Result& result) {
+    const bool retryable = result.status == Status::failed || result.status == Status::timeout;
+    if (retryable && held.runs < options_.retries && !draining_) {
+        const auto delay = std::min<std::chrono::milliseconds>(
+            options_.retry_delay * (1LL << std::min(held.runs, 16u)), std::chrono::seconds(60));
+        ++held.runs;
+        log_info("task " + std::to_string(held.task.id) + " " + to_string(result.status) +
+                 ", run " + std::to_string(held.runs + 1) + " of " +
+                 std::to_string(options_.retries + 1) + " in " + std::to_string(delay.count()) +
+                 " ms");
+        held.not_before = Clock::now() + delay;
+        waiting_.push_back(std::move(held));
+        return;
+    }
     ++completed_;
     if (result.status != Status::ok) ++failed_;
     send_result(result);
 }
 
-void Worker::finish_child(Running& running) {
-    ExitStatus status = running.child->finish();
-    Result result = make_result(running);
-    result.exit_code = status.exit_code;
-    result.signal = status.signal;
-    result.status = status.exit_code == 0 ? Status::ok : Status::failed;
-    result.out = std::move(running.child->out());
-    result.out_truncated = running.child->out_truncated();
-    result.err = running.child->err();
-    complete(result);
+void Worker::enforce_time_limits(Clock::time_point now) {
+    for (const auto& r : running_) {
+        if (!r->child) continue;
+        if (!r->timed_out && now >= r->deadline) {
+            r->timed_out = true;
+            r->child->kill_group(SIGTERM);
+            r->kill_at = now + options_.kill_grace;
+        } else if (r->timed_out && now >= r->kill_at) {
+            r->child->kill_group(SIGKILL);
+            r->kill_at = Clock::time_point::max();
+        }
+    }
+}
+
+// Completes `running` if its result is ready; returns true when it did.
+bool Worker::try_finish(Running& r, bool exited, Clock::time_point now) {
+    if (r.child) {
+        if (!exited) return false;
+        ExitStatus status = r.child->finish(/*kill_leftovers=*/r.timed_out);
+        Result result = make_result(r);
+        result.exit_code = status.exit_code;
+        result.signal = status.signal;
+        if (r.timed_out) {
+            result.status = Status::timeout;
+        } else {
+            result.status = status.exit_code == 0 ? Status::ok : Status::failed;
+        }
+        result.out = std::move(r.child->out());
+        result.out_truncated = r.child->out_truncated();
+        result.err = r.child->err();
+        if (r.timed_out) {
+            result.err += "taskpipe: killed after the time limit of " +
+                          std::to_string(options_.timeout.count()) + " ms\n";
+        }
+        complete(r.held, result);
+        return true;
+    }
+    if (r.due > now) return false;
+    Result result = make_result(r);
+    result.status = r.outcome.status;
+    result.exit_code = r.outcome.exit_code;
+    result.out = std::move(r.outcome.out);
+    result.err = std::move(r.outcome.err);
+    complete(r.held, result);
+    return true;
 }
 
 void Worker::send_result(const Result& result) {
@@ -185,35 +248,54 @@ void Worker::send_heartbeat() {
     beat.pid = pid_;
     beat.concurrency = options_.concurrency;
     beat.draining = draining_;
+    bool sent = false;
     auto flush = [&] {
         const auto bytes = encoder_.encode(beat);
         // A heartbeat is worth sending only now; if the sink's queue is full, skip it.
         (void)results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
         beat.tasks.clear();
+        sent = true;
     };
     auto add = [&](const Task& t) {
         beat.tasks.push_back({t.batch, t.id});
         if (beat.tasks.size() == kMaxIdsPerMessage) flush();
     };
-    for (const auto& r : running_) add(r->task);
-    for (const Task& t : queue_) add(t);
-    if (!beat.tasks.empty() || (running_.empty() && queue_.empty())) flush();
+    for (const auto& r : running_) add(r->held.task);
+    for (const Held& h : queue_) add(h.task);
+    for (const Held& h : waiting_) add(h.task);
+    if (!beat.tasks.empty() || !sent) flush();
 }
 
 void Worker::begin_drain() {
     draining_ = true;
     tasks_.reset();  // no new tasks; what was queued in the socket goes back via re-send
     log_info("shutting down: finishing " + std::to_string(running_.size()) +
-             " running tasks, handing back " + std::to_string(queue_.size()) + " queued");
+             " running tasks, handing back " + std::to_string(queue_.size() + waiting_.size()) +
+             " queued");
     queue_.clear();
+    waiting_.clear();
     send_heartbeat();  // tells the sink at once which tasks this worker still holds
+}
+
+Worker::Clock::time_point Worker::next_wake() const {
+    Clock::time_point wake = next_heartbeat_;
+    for (const auto& r : running_) {
+        if (!r->child) {
+            wake = std::min(wake, r->due);
+        } else {
+            wake = std::min(wake, r->timed_out ? r->kill_at : r->deadline);
+        }
+    }
+    for (const Held& h : waiting_) wake = std::min(wake, h.not_before);
+    return wake;
 }
 
 int Worker::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
+    shutdown.set_immediate_exit_hook(kill_all_children);
     next_heartbeat_ = Clock::now();
     std::vector<zmq::pollitem_t> items;
-    std::vector<Running*> polled;  // running_[i] behind each child item, in order
+    std::vector<bool> exited;
 
     while (true) {
         if (shutdown.requested() && !draining_) begin_drain();
@@ -227,60 +309,43 @@ int Worker::run() {
         }
         if (draining_ && running_.empty()) break;
 
-        Clock::time_point wake = next_heartbeat_;
         items.clear();
-        polled.clear();
         if (!draining_) items.push_back({nullptr, shutdown.fd(), ZMQ_POLLIN, 0});
         // Always taken at once, so that the next heartbeat names every task held here.
         if (tasks_) items.push_back({tasks_->handle(), 0, ZMQ_POLLIN, 0});
         if (!outbox_.empty()) items.push_back({results_.handle(), 0, ZMQ_POLLOUT, 0});
         const std::size_t first_child_item = items.size();
         for (const auto& r : running_) {
-            if (r->child) {
-                items.push_back({nullptr, r->child->stdout_fd(), ZMQ_POLLIN, 0});
-                items.push_back({nullptr, r->child->stderr_fd(), ZMQ_POLLIN, 0});
-                items.push_back({nullptr, r->child->exit_fd(), ZMQ_POLLIN, 0});
-                polled.push_back(r.get());
-            } else {
-                wake = std::min(wake, r->due);
-            }
+            if (!r->child) continue;
+            items.push_back({nullptr, r->child->stdout_fd(), ZMQ_POLLIN, 0});
+            items.push_back({nullptr, r->child->stderr_fd(), ZMQ_POLLIN, 0});
+            items.push_back({nullptr, r->child->exit_fd(), ZMQ_POLLIN, 0});
         }
-        now = Clock::now();
         const auto timeout = std::chrono::ceil<std::chrono::milliseconds>(
-            std::max(Clock::duration::zero(), wake - now));
+            std::max(Clock::duration::zero(), next_wake() - Clock::now()));
         poll(items, timeout);
 
-        for (std::size_t i = 0; i < polled.size(); ++i) {
-            const zmq::pollitem_t* item = &items[first_child_item + 3 * i];
-            if (item[0].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) polled[i]->child->read_stdout();
-            if (item[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) polled[i]->child->read_stderr();
+        // running_ has not changed since the items were built: child i is at item 3i.
+        exited.assign(running_.size(), false);
+        std::size_t item = first_child_item;
+        for (std::size_t i = 0; i < running_.size(); ++i) {
+            ChildProcess* child = running_[i]->child ? &*running_[i]->child : nullptr;
+            if (child == nullptr) continue;
+            constexpr short kReadable = ZMQ_POLLIN | ZMQ_POLLERR;
+            if (items[item].revents & kReadable) child->read_stdout();
+            if (items[item + 1].revents & kReadable) child->read_stderr();
+            exited[i] = (items[item + 2].revents & ZMQ_POLLIN) != 0;
+            item += 3;
         }
         now = Clock::now();
-        for (std::size_t i = 0; i < running_.size();) {
-            Running& r = *running_[i];
-            bool done = false;
-            if (r.child) {
-                auto it = std::find(polled.begin(), polled.end(), &r);
-                if (it != polled.end()) {
-                    const auto index = static_cast<std::size_t>(it - polled.begin());
-                    done = (items[first_child_item + 3 * index + 2].revents & ZMQ_POLLIN) != 0;
-                }
-                if (done) finish_child(r);
-            } else if (r.due <= now) {
-                Result result = make_result(r);
-                result.status = r.outcome.status;
-                result.exit_code = r.outcome.exit_code;
-                result.out = std::move(r.outcome.out);
-                result.err = std::move(r.outcome.err);
-                complete(result);
-                done = true;
-            }
-            if (done) {
-                running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
-            } else {
-                ++i;
+        enforce_time_limits(now);
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < running_.size(); ++i) {
+            if (!try_finish(*running_[i], exited[i], now)) {
+                running_[kept++] = std::move(running_[i]);
             }
         }
+        running_.resize(kept);
     }
     flush_outbox();
     log_info("stopped after " + std::to_string(completed_) + " tasks (" + std::to_string(failed_) +

@@ -4,7 +4,8 @@
 // It takes tasks off the socket as soon as they arrive, so that every task it has received is
 // named in its next heartbeat: the ventilator re-sends only tasks that no live worker holds.
 // On the first SIGINT/SIGTERM it takes no new task, hands back the queued ones (by no longer
-// naming them), finishes the running ones, delivers their results and exits 0.
+// naming them), finishes the running ones, delivers their results and exits 0. A second signal
+// kills the running commands' process groups and exits at once.
 // Not thread-safe: one thread runs run().
 #pragma once
 
@@ -35,25 +36,37 @@ class Worker {
     int run();
 
   private:
+    // A task received and not yet answered, with the number of times it has already run here.
+    struct Held {
+        Task task;
+        unsigned runs = 0;
+        Clock::time_point not_before;  // for a re-run after a failure
+    };
+
     // A task that has started and has no result yet.
     struct Running {
-        Task task;
+        Held held;
         Clock::time_point started;
         std::uint64_t started_us = 0;
         std::optional<ChildProcess> child;  // for commands
         BuiltinOutcome outcome;             // for a built-in whose result is delayed
-        Clock::time_point due;
+        Clock::time_point due;              // built-in: when the result is ready
+        Clock::time_point deadline = Clock::time_point::max();  // --timeout
+        Clock::time_point kill_at = Clock::time_point::max();   // SIGKILL after the grace
+        bool timed_out = false;
     };
 
     void receive_tasks();
     void start_tasks();
-    void start(Task task);
-    void complete(const Result& result);
-    void finish_child(Running& running);
+    void start(Held held);
+    void enforce_time_limits(Clock::time_point now);
+    bool try_finish(Running& running, bool exited, Clock::time_point now);
+    void complete(Held& held, Result& result);
     void send_result(const Result& result);
     void flush_outbox();
     void send_heartbeat();
     void begin_drain();
+    Clock::time_point next_wake() const;
     Result make_result(const Running& running) const;
 
     WorkerOptions options_;
@@ -65,7 +78,8 @@ class Worker {
     zmq::socket_t results_;
     Encoder encoder_;
 
-    std::deque<Task> queue_;
+    std::deque<Held> queue_;
+    std::vector<Held> waiting_;  // failed, to be re-run after a delay
     std::vector<std::unique_ptr<Running>> running_;
     std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
     Clock::time_point next_heartbeat_;

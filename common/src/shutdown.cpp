@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <system_error>
 
@@ -12,9 +13,13 @@ namespace {
 
 int g_pipe[2] = {-1, -1};
 volatile std::sig_atomic_t g_signal = 0;
+std::atomic<ShutdownSignal::ImmediateExitHook> g_hook{nullptr};
 
 extern "C" void on_shutdown_signal(int signo) {
-    if (g_signal != 0) _exit(128 + signo);
+    if (g_signal != 0) {
+        if (auto hook = g_hook.load()) hook();
+        _exit(128 + signo);
+    }
     g_signal = signo;
     const char byte = 1;
     const int saved = errno;
@@ -44,5 +49,6 @@ ShutdownSignal& ShutdownSignal::install() {
 int ShutdownSignal::fd() const { return g_pipe[0]; }
 bool ShutdownSignal::requested() const { return g_signal != 0; }
 int ShutdownSignal::signal_number() const { return g_signal; }
+void ShutdownSignal::set_immediate_exit_hook(ImmediateExitHook hook) { g_hook.store(hook); }
 
 }  // namespace taskpipe

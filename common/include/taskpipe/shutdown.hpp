@@ -18,6 +18,11 @@ class ShutdownSignal {
     // The signal that asked for the shutdown (0 if none yet).
     int signal_number() const;
 
+    // A function the handler calls just before the immediate exit on a second signal. It runs
+    // inside the signal handler: it may only make async-signal-safe calls (kill, write).
+    using ImmediateExitHook = void (*)();
+    void set_immediate_exit_hook(ImmediateExitHook hook);
+
   private:
     ShutdownSignal() = default;
 };
