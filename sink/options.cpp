@@ -23,7 +23,10 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     if (!parsed.early_output.empty()) return parsed;
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.control, EndpointUse::bind)) throw UsageError(*error);
-    if (o.bind == o.control) throw UsageError("--bind and --control must differ");
+    // Two binds to port * get two different ports; any other repeat would collide.
+    if (o.bind == o.control && !o.bind.ends_with(":*")) {
+        throw UsageError("--bind and --control must differ");
+    }
     return parsed;
 }
 

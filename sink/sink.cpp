@@ -14,6 +14,9 @@ namespace {
 constexpr std::uint64_t kLoggedOneByOne = 10;  // malformed messages, failures, ...
 constexpr std::size_t kEarlyBytesLimit = 64u << 20;
 constexpr int kReceiveBurst = 4096;  // results taken before the control socket is looked at
+// The sink tells the ventilator it is alive at least this often (an empty Alive), so that a
+// silent sink is told apart from dead workers.
+constexpr auto kSinkHeartbeat = std::chrono::seconds(1);
 
 SocketOptions result_socket_options() {
     SocketOptions o;
@@ -74,6 +77,7 @@ void Sink::count_malformed(const std::string& where, const std::string& why) {
 
 void Sink::send_to_ventilator(const Message& message) {
     if (ventilator_.empty()) return;
+    next_sink_beat_ = Clock::now() + kSinkHeartbeat;
     const auto bytes = encoder_.encode(message);
     zmq::message_t peer(ventilator_.data(), ventilator_.size());
     if (!control_.send(peer, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
@@ -239,6 +243,9 @@ int Sink::run() {
         receive_control();
         writer_->flush();
         flush_acks();
+        if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
+            send_to_ventilator(Alive{batch_, {}});  // the sink's own heartbeat
+        }
         if (!finished && complete()) {
             finished = true;
             completed_at_ = Clock::now();
@@ -250,7 +257,7 @@ int Sink::run() {
             {control_.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
         };
-        poll(items, std::chrono::milliseconds(finished ? 50 : 1000));
+        poll(items, std::chrono::milliseconds(finished ? 50 : 250));
     }
     if (!finished) {
         writer_->flush();

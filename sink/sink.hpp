@@ -69,6 +69,7 @@ class Sink {
     std::unordered_set<std::string> workers_;
     Clock::time_point started_;
     Clock::time_point completed_at_;
+    Clock::time_point next_sink_beat_;
 
     std::uint64_t failed_ = 0;
     std::uint64_t lost_ = 0;

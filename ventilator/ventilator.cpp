@@ -108,6 +108,29 @@ void Ventilator::pump_tasks() {
 }
 
 void Ventilator::check_deadlines(Clock::time_point now) {
+    if (!welcomed_) return;
+    // Without word from the sink, a missing result says nothing about the workers: hold every
+    // deadline until the sink is back rather than re-send (and count attempts) blindly.
+    if (now - last_heard_from_sink_ > options_.liveness_timeout) {
+        if (!sink_silent_) {
+            log_warning("no word from the sink for " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                           now - last_heard_from_sink_)
+                                           .count()) +
+                        " s; nothing is re-sent until it answers");
+            sink_silent_ = true;
+        }
+        for (auto& [id, entry] : ledger_) {
+            if (entry.deadline != Clock::time_point::max()) {
+                entry.deadline = std::max(entry.deadline, now + options_.liveness_timeout);
+            }
+        }
+        return;
+    }
+    if (sink_silent_) {
+        log_info("the sink answers again");
+        sink_silent_ = false;
+    }
     for (auto it = ledger_.begin(); it != ledger_.end();) {
         InFlight& entry = it->second;
         if (entry.deadline > now) {
@@ -159,6 +182,7 @@ void Ventilator::handle_control() {
             continue;
         }
         Message& m = *decoded.message;
+        last_heard_from_sink_ = Clock::now();
         if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
             welcomed_ = true;
         } else if (const auto* reject = std::get_if<Reject>(&m);

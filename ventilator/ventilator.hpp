@@ -70,6 +70,8 @@ class Ventilator {
     std::optional<std::uint64_t> unsent_;  // read but not yet accepted by the task socket
     std::deque<std::uint64_t> resend_;     // timed out, waiting to be sent again
     Clock::time_point next_deadline_check_;
+    Clock::time_point last_heard_from_sink_ = Clock::now();
+    bool sink_silent_ = false;
 
     std::uint64_t acknowledged_ = 0;
     std::uint64_t failed_ = 0;
