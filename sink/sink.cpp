@@ -17,12 +17,14 @@ constexpr int kReceiveBurst = 4096;  // results taken before the control socket 
 // The sink tells the ventilator it is alive at least this often (an empty Alive), so that a
 // silent sink is told apart from dead workers.
 constexpr auto kSinkHeartbeat = std::chrono::seconds(1);
+// A worker not heard from for this long no longer counts towards the live capacity.
+constexpr auto kWorkerSilence = std::chrono::seconds(5);
 
 SocketOptions result_socket_options() {
     SocketOptions o;
     o.linger_ms = 0;  // nothing is sent on it
     o.receive_hwm = 10000;
-    o.max_message_size = 32 << 20;  // a worker keeps at most 16 MiB of stdout by default
+    o.max_message_size = static_cast<std::int64_t>(kMaxResultFrame);
     return o;
 }
 
@@ -138,14 +140,38 @@ void Sink::on_lost(const Lost& lost) {
     writer_->write(r);
 }
 
+std::uint64_t Sink::live_capacity() const {
+    const auto now = Clock::now();
+    std::uint64_t total = 0;
+    for (const auto& [name, seen] : workers_) {
+        if (now - seen.last_seen < kWorkerSilence) total += seen.capacity;
+    }
+    return total;
+}
+
 void Sink::on_heartbeat(const Heartbeat& beat) {
-    workers_.insert(beat.host + ":" + std::to_string(beat.pid));
+    WorkerSeen& seen = workers_[beat.host + ":" + std::to_string(beat.pid)];
+    seen.last_seen = Clock::now();
+    // A worker that does not say its capacity counts for its concurrency (at least 1).
+    seen.capacity = beat.draining       ? 0
+                    : beat.capacity > 0 ? beat.capacity
+                                        : std::max(beat.concurrency, 1u);
     if (batch_ == 0 || ventilator_.empty()) return;
-    Alive alive{batch_, {}};
+    Alive alive{batch_, {}, live_capacity()};
     for (const TaskRef& ref : beat.tasks) {
         if (ref.batch == batch_) alive.ids.push_back(ref.id);
     }
-    if (!alive.ids.empty()) send_to_ventilator(alive);
+    send_to_ventilator(alive);
+}
+
+void Sink::on_release(const Release& release) {
+    if (batch_ == 0) return;
+    Release forward;
+    forward.batch = batch_;
+    for (const TaskRef& ref : release.tasks) {
+        if (ref.batch == batch_ && !done_.contains(ref.id)) forward.ids.push_back(ref.id);
+    }
+    if (!forward.ids.empty()) send_to_ventilator(forward);
 }
 
 void Sink::receive_results() {
@@ -160,8 +186,11 @@ void Sink::receive_results() {
             on_result(*result);
         } else if (const auto* beat = std::get_if<Heartbeat>(&*decoded.message)) {
             on_heartbeat(*beat);
+        } else if (const auto* release = std::get_if<Release>(&*decoded.message);
+                   release && release->ids.empty()) {
+            on_release(*release);
         } else {
-            count_malformed("results", "a message that is neither a result nor a heartbeat");
+            count_malformed("results", "not a result, heartbeat or release");
         }
     }
 }
@@ -172,7 +201,7 @@ void Sink::on_control(const std::string& peer, const Message& message) {
             const bool first = batch_ == 0;
             batch_ = hello->batch;
             ventilator_ = peer;
-            send_to_ventilator(Welcome{batch_});
+            send_to_ventilator(Welcome{batch_, live_capacity()});
             if (first) {
                 started_ = Clock::now();
                 std::vector<Result> early = std::move(early_);
@@ -244,7 +273,7 @@ int Sink::run() {
         writer_->flush();
         flush_acks();
         if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
-            send_to_ventilator(Alive{batch_, {}});  // the sink's own heartbeat
+            send_to_ventilator(Alive{batch_, {}, live_capacity()});  // the sink's own heartbeat
         }
         if (!finished && complete()) {
             finished = true;

@@ -13,7 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
@@ -44,6 +44,8 @@ class Sink {
     void on_result(Result& result);
     void on_lost(const Lost& lost);
     void on_heartbeat(const Heartbeat& beat);
+    void on_release(const Release& release);
+    std::uint64_t live_capacity() const;
     void on_control(const std::string& peer, const Message& message);
     void send_to_ventilator(const Message& message);
     void flush_acks();
@@ -66,7 +68,11 @@ class Sink {
     Ack pending_ack_;
     std::vector<Result> early_;  // results that came before the Hello
     std::size_t early_bytes_ = 0;
-    std::unordered_set<std::string> workers_;
+    struct WorkerSeen {
+        std::uint32_t capacity = 0;
+        Clock::time_point last_seen;
+    };
+    std::unordered_map<std::string, WorkerSeen> workers_;  // by "host:pid"
     Clock::time_point started_;
     Clock::time_point completed_at_;
     Clock::time_point next_sink_beat_;

@@ -14,6 +14,9 @@ namespace {
 constexpr auto kHelloInterval = std::chrono::seconds(1);
 constexpr auto kWaitingNotice = std::chrono::seconds(3);
 constexpr std::uint64_t kMalformedLogged = 10;  // malformed messages logged one by one
+// A released task waits this long before it is sent again, so that while the capacity the sink
+// reported is out of date (a worker just died) released tasks do not bounce at full speed.
+constexpr auto kReleaseDelay = std::chrono::milliseconds(20);
 
 std::uint64_t random_batch_id() {
     std::random_device device;
@@ -70,7 +73,7 @@ bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
 
 void Ventilator::read_input() {
     try {
-        while (!input_done_ && !unsent_ && ledger_.size() < options_.window) {
+        while (!input_done_ && !unsent_ && ledger_.size() < window()) {
             std::optional<std::string> record = input_.next();
             if (!record) {
                 if (input_.exhausted()) {
@@ -99,6 +102,12 @@ void Ventilator::pump_tasks() {
         auto it = ledger_.find(resend_.front());
         if (it != ledger_.end() && !send_task(it->first, it->second)) return;
         resend_.pop_front();
+    }
+    const auto now = Clock::now();
+    while (!released_.empty() && released_.front().not_before <= now) {
+        auto it = ledger_.find(released_.front().id);
+        if (it != ledger_.end() && !send_task(it->first, it->second)) return;
+        released_.pop_front();
     }
     if (unsent_) {
         if (!send_task(*unsent_, ledger_.at(*unsent_))) return;
@@ -161,7 +170,25 @@ void Ventilator::on_ack(const Ack& ack) {
     failed_ += ack.failed.size();
 }
 
+std::size_t Ventilator::window() const {
+    // With no live worker known, one task may go out to whoever connects first.
+    return static_cast<std::size_t>(
+        std::min<std::uint64_t>(options_.window, std::max<std::uint64_t>(capacity_, 1)));
+}
+
+void Ventilator::on_release(const Release& release) {
+    const auto when = Clock::now() + kReleaseDelay;
+    for (std::uint64_t id : release.ids) {
+        auto it = ledger_.find(id);
+        if (it == ledger_.end() || it->second.deadline == Clock::time_point::max()) continue;
+        it->second.deadline = Clock::time_point::max();
+        released_.push_back({id, when});
+        ++released_count_;
+    }
+}
+
 void Ventilator::on_alive(const Alive& alive) {
+    capacity_ = alive.capacity;
     const auto deadline = Clock::now() + options_.liveness_timeout;
     for (std::uint64_t id : alive.ids) {
         auto it = ledger_.find(id);
@@ -185,6 +212,7 @@ void Ventilator::handle_control() {
         last_heard_from_sink_ = Clock::now();
         if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
             welcomed_ = true;
+            capacity_ = welcome->capacity;
         } else if (const auto* reject = std::get_if<Reject>(&m);
                    reject && reject->batch == batch_) {
             throw StartupError("the sink refused the batch: " + reject->reason);
@@ -192,6 +220,9 @@ void Ventilator::handle_control() {
             on_ack(*ack);
         } else if (const auto* alive = std::get_if<Alive>(&m); alive && alive->batch == batch_) {
             on_alive(*alive);
+        } else if (const auto* release = std::get_if<Release>(&m);
+                   release && release->batch == batch_) {
+            on_release(*release);
         } else if (++malformed_ <= kMalformedLogged) {
             log_warning("dropped an unexpected message from the sink");
         }
@@ -205,7 +236,8 @@ int Ventilator::finish() {
     const std::uint64_t total = next_id_ - 1;
     std::string summary = "batch complete: " + std::to_string(total) + " tasks, " +
                           std::to_string(failed_) + " failed, " + std::to_string(lost_) +
-                          " lost, " + std::to_string(resent_) + " re-sent";
+                          " lost, " + std::to_string(resent_) + " re-sent, " +
+                          std::to_string(released_count_) + " released by full workers";
     if (malformed_ > 0) summary += ", " + std::to_string(malformed_) + " malformed messages";
     log_info(summary);
     if (input_failed_) return kExitUsage;
@@ -245,16 +277,22 @@ int Ventilator::run() {
             }
         }
 
-        const bool want_input = welcomed_ && !input_done_ && !unsent_ && resend_.empty() &&
-                                ledger_.size() < options_.window;
-        const bool want_send = welcomed_ && (unsent_ || !resend_.empty());
+        const bool release_due = !released_.empty() && released_.front().not_before <= now;
+        const bool want_input =
+            welcomed_ && !input_done_ && !unsent_ && resend_.empty() && ledger_.size() < window();
+        const bool want_send = welcomed_ && (unsent_ || !resend_.empty() || release_due);
+        auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check_interval);
+        if (!released_.empty() && !release_due) {
+            timeout = std::min(timeout, std::chrono::ceil<std::chrono::milliseconds>(
+                                            released_.front().not_before - now));
+        }
         std::vector<zmq::pollitem_t> items = {
             {control_.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
         };
         if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
         if (want_send) items.push_back({tasks_.handle(), 0, ZMQ_POLLOUT, 0});
-        poll(items, std::chrono::duration_cast<std::chrono::milliseconds>(check_interval));
+        poll(items, timeout);
     }
 
     log_warning("interrupted: " + std::to_string(next_id_ - 1) + " tasks read, " +

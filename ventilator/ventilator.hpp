@@ -2,7 +2,9 @@
 // flight until the sink acknowledges a result for each.
 //
 // A task with no result whose deadline passes is sent again (attempt + 1); the deadline moves
-// forward whenever the sink reports that a live worker holds the task. After max_attempts sends
+// forward whenever the sink reports that a live worker holds the task. A task a worker released
+// (it holds its capacity already) is sent again shortly, without counting an attempt. At most
+// min(window, the live workers' total capacity) tasks are in flight. After max_attempts sends
 // the task is reported lost to the sink. The batch ends when the input has ended and every task
 // is acknowledged or lost. Not thread-safe: one thread runs run().
 #pragma once
@@ -45,6 +47,8 @@ class Ventilator {
     void handle_control();
     void on_ack(const Ack& ack);
     void on_alive(const Alive& alive);
+    void on_release(const Release& release);
+    std::size_t window() const;
     void send_control(const Message& message);
     bool send_task(std::uint64_t id, InFlight& entry);
     void pump_tasks();
@@ -69,6 +73,12 @@ class Ventilator {
     std::unordered_map<std::uint64_t, InFlight> ledger_;
     std::optional<std::uint64_t> unsent_;  // read but not yet accepted by the task socket
     std::deque<std::uint64_t> resend_;     // timed out, waiting to be sent again
+    struct Released {
+        std::uint64_t id;
+        Clock::time_point not_before;
+    };
+    std::deque<Released> released_;  // handed back by a full worker
+    std::uint64_t capacity_ = 0;     // of the live workers, from the sink
     Clock::time_point next_deadline_check_;
     Clock::time_point last_heard_from_sink_ = Clock::now();
     bool sink_silent_ = false;
@@ -77,6 +87,7 @@ class Ventilator {
     std::uint64_t failed_ = 0;
     std::uint64_t lost_ = 0;
     std::uint64_t resent_ = 0;
+    std::uint64_t released_count_ = 0;
     std::uint64_t malformed_ = 0;
 };
 

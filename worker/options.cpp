@@ -69,7 +69,10 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     if (!(heartbeat_seconds >= 0.05) || heartbeat_seconds > 3600.0) {
         throw UsageError("--heartbeat must be between 0.05 and 3600 seconds");
     }
-    if (max_output < 0) throw UsageError("--max-output must not be negative");
+    if (max_output < 0 || static_cast<unsigned long long>(max_output) > kMaxStdoutBytes) {
+        throw UsageError("--max-output must be between 0 and " + std::to_string(kMaxStdoutBytes) +
+                         " bytes (the sink's limit for one result)");
+    }
     if (!(timeout_seconds >= 0.0) || timeout_seconds > 31'536'000.0) {
         throw UsageError("--timeout must be between 0 and 31536000 seconds");
     }

@@ -17,6 +17,9 @@ namespace taskpipe {
 namespace {
 
 constexpr std::uint64_t kMalformedLogged = 10;
+// How often the capacity follows the completion rate: it is concurrency plus the tasks
+// completed in the last period (at least concurrency), i.e. about one period of work.
+constexpr auto kCapacityPeriod = std::chrono::milliseconds(100);
 
 std::string host_name() {
     char name[256] = {};
@@ -55,6 +58,7 @@ Worker::Worker(const WorkerOptions& options)
       pid_(static_cast<std::uint32_t>(getpid())),
       results_(
           connect_socket(context_, zmq::socket_type::push, result_socket_options(), options.sink)) {
+    capacity_ = 2 * options_.concurrency;
     if (const auto* b = std::get_if<BuiltinHandler>(&options_.handler)) {
         builtin_ = find_builtin(b->name);
         if (!builtin_) throw StartupError("unknown built-in '" + b->name + "'");
@@ -75,7 +79,37 @@ void Worker::receive_tasks() {
             }
             continue;
         }
+        if (held() >= capacity_) {
+            releasing_.push_back({task->batch, task->id});
+            if (releasing_.size() == kMaxIdsPerMessage) flush_releases();
+            continue;
+        }
         queue_.push_back(Held{std::move(*task), 0, {}});
+    }
+    flush_releases();
+}
+
+void Worker::flush_releases() {
+    if (releasing_.empty()) return;
+    Release release;
+    release.tasks = std::move(releasing_);
+    releasing_.clear();
+    const auto bytes = encoder_.encode(release);
+    // If the sink cannot take it now, the tasks come back after the liveness timeout anyway.
+    (void)results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+}
+
+void Worker::update_capacity(Clock::time_point now) {
+    if (now < next_capacity_update_) return;
+    const std::uint64_t recent = completed_ - completed_at_last_update_;
+    completed_at_last_update_ = completed_;
+    next_capacity_update_ = now + kCapacityPeriod;
+    const std::uint64_t target =
+        options_.concurrency + std::max<std::uint64_t>(options_.concurrency, recent);
+    capacity_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(target, 1'000'000));
+    // A large change is announced at once rather than at the next heartbeat.
+    if (capacity_ > announced_capacity_ * 3 / 2 + 1 || capacity_ < announced_capacity_ * 2 / 3) {
+        next_heartbeat_ = now;
     }
 }
 
@@ -247,6 +281,8 @@ void Worker::send_heartbeat() {
     beat.host = host_;
     beat.pid = pid_;
     beat.concurrency = options_.concurrency;
+    beat.capacity = draining_ ? 0 : capacity_;
+    announced_capacity_ = beat.capacity;
     beat.draining = draining_;
     bool sent = false;
     auto flush = [&] {
@@ -278,7 +314,7 @@ void Worker::begin_drain() {
 }
 
 Worker::Clock::time_point Worker::next_wake() const {
-    Clock::time_point wake = next_heartbeat_;
+    Clock::time_point wake = std::min(next_heartbeat_, next_capacity_update_);
     for (const auto& r : running_) {
         if (!r->child) {
             wake = std::min(wake, r->due);
@@ -294,6 +330,7 @@ int Worker::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
     shutdown.set_immediate_exit_hook(kill_all_children);
     next_heartbeat_ = Clock::now();
+    next_capacity_update_ = Clock::now() + kCapacityPeriod;
     std::vector<zmq::pollitem_t> items;
     std::vector<bool> exited;
 
@@ -303,6 +340,7 @@ int Worker::run() {
         start_tasks();
         flush_outbox();
         auto now = Clock::now();
+        update_capacity(now);
         if (now >= next_heartbeat_) {
             send_heartbeat();
             next_heartbeat_ = now + options_.heartbeat_interval;

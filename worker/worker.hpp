@@ -3,6 +3,10 @@
 //
 // It takes tasks off the socket as soon as they arrive, so that every task it has received is
 // named in its next heartbeat: the ventilator re-sends only tasks that no live worker holds.
+// It holds at most `capacity` tasks (running and queued): about 100 ms of work at its own pace,
+// and at least twice its concurrency. Tasks beyond that are released at once, through the
+// sink, for the ventilator to give to another worker: a slow worker does not hoard tasks that
+// fast workers could run.
 // On the first SIGINT/SIGTERM it takes no new task, hands back the queued ones (by no longer
 // naming them), finishes the running ones, delivers their results and exits 0. A second signal
 // kills the running commands' process groups and exits at once.
@@ -57,6 +61,7 @@ class Worker {
     };
 
     void receive_tasks();
+    void flush_releases();
     void start_tasks();
     void start(Held held);
     void enforce_time_limits(Clock::time_point now);
@@ -65,6 +70,8 @@ class Worker {
     void send_result(const Result& result);
     void flush_outbox();
     void send_heartbeat();
+    void update_capacity(Clock::time_point now);
+    std::size_t held() const { return queue_.size() + running_.size() + waiting_.size(); }
     void begin_drain();
     Clock::time_point next_wake() const;
     Result make_result(const Running& running) const;
@@ -83,6 +90,11 @@ class Worker {
     std::vector<std::unique_ptr<Running>> running_;
     std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
     Clock::time_point next_heartbeat_;
+    std::uint32_t capacity_;                // tasks held at most
+    std::uint32_t announced_capacity_ = 0;  // as last sent in a heartbeat
+    Clock::time_point next_capacity_update_;
+    std::uint64_t completed_at_last_update_ = 0;
+    std::vector<TaskRef> releasing_;
     bool draining_ = false;
 
     std::uint64_t completed_ = 0;

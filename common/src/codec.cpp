@@ -213,6 +213,8 @@ Message decode_heartbeat(const msgpack::object& map) {
             h.pid = as_uint<std::uint32_t>(v, "pid");
         else if (k == "concurrency")
             h.concurrency = as_uint<std::uint32_t>(v, "concurrency");
+        else if (k == "capacity")
+            h.capacity = as_uint<std::uint32_t>(v, "capacity");
         else if (k == "draining")
             h.draining = as_bool(v, "draining");
         else if (k == "tasks")
@@ -230,6 +232,9 @@ Message decode_batch_only(const msgpack::object& map) {
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
         if (k == "batch") m.batch = as_uint<std::uint64_t>(v, "batch");
+        if constexpr (std::is_same_v<T, Welcome>) {
+            if (k == "capacity") m.capacity = as_uint<std::uint64_t>(v, "capacity");
+        }
         if constexpr (std::is_same_v<T, Reject>) {
             if (k == "reason") m.reason = as_text(v, "reason");
         }
@@ -293,9 +298,32 @@ Message decode_alive(const msgpack::object& map) {
             a.batch = as_uint<std::uint64_t>(v, "batch");
         else if (k == "ids")
             a.ids = as_id_list(v, "ids");
+        else if (k == "capacity")
+            a.capacity = as_uint<std::uint64_t>(v, "capacity");
     });
     req.check();
     return a;
+}
+
+// From a worker it names `tasks`; from the sink, `batch` and `ids`. One of the two is required.
+Message decode_release(const msgpack::object& map) {
+    Release r;
+    bool has_tasks = false;
+    bool has_ids = false;
+    for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
+        if (k == "batch") {
+            r.batch = as_uint<std::uint64_t>(v, "batch");
+        } else if (k == "ids") {
+            r.ids = as_id_list(v, "ids");
+            has_ids = true;
+        } else if (k == "tasks") {
+            r.tasks = as_task_refs(v);
+            has_tasks = true;
+        }
+    });
+    if (!has_tasks && !has_ids) malformed("missing field 'tasks' or 'ids'");
+    if (has_ids && r.batch == 0) malformed("missing field 'batch'");
+    return r;
 }
 
 Message decode_map(const msgpack::object& map) {
@@ -314,6 +342,7 @@ Message decode_map(const msgpack::object& map) {
     if (type == "task") return decode_task(map);
     if (type == "result") return decode_result(map);
     if (type == "heartbeat") return decode_heartbeat(map);
+    if (type == "release") return decode_release(map);
     if (type == "hello") return decode_batch_only<Hello>(map);
     if (type == "welcome") return decode_batch_only<Welcome>(map);
     if (type == "reject") return decode_batch_only<Reject>(map);
@@ -428,14 +457,31 @@ struct PackVisitor {
         pack_field(p, "duration_us", r.duration_us);
     }
     void operator()(const Heartbeat& h) {
-        pack_header(p, 5, "heartbeat");
+        pack_header(p, 6, "heartbeat");
         pack_text(p, "host", h.host);
         pack_field(p, "pid", h.pid);
         pack_field(p, "concurrency", h.concurrency);
+        pack_field(p, "capacity", h.capacity);
         pack_field(p, "draining", h.draining);
         pack_key(p, "tasks");
         p.pack_array(static_cast<std::uint32_t>(h.tasks.size()));
         for (const auto& ref : h.tasks) {
+            p.pack_array(2);
+            p.pack(ref.batch);
+            p.pack(ref.id);
+        }
+    }
+    void operator()(const Release& m) {
+        if (m.tasks.empty()) {
+            pack_header(p, 2, "release");
+            pack_field(p, "batch", m.batch);
+            pack_field(p, "ids", m.ids);
+            return;
+        }
+        pack_header(p, 1, "release");
+        pack_key(p, "tasks");
+        p.pack_array(static_cast<std::uint32_t>(m.tasks.size()));
+        for (const auto& ref : m.tasks) {
             p.pack_array(2);
             p.pack(ref.batch);
             p.pack(ref.id);
@@ -446,8 +492,9 @@ struct PackVisitor {
         pack_field(p, "batch", m.batch);
     }
     void operator()(const Welcome& m) {
-        pack_header(p, 1, "welcome");
+        pack_header(p, 2, "welcome");
         pack_field(p, "batch", m.batch);
+        pack_field(p, "capacity", m.capacity);
     }
     void operator()(const Reject& m) {
         pack_header(p, 2, "reject");
@@ -472,9 +519,10 @@ struct PackVisitor {
         pack_field(p, "failed", m.failed);
     }
     void operator()(const Alive& m) {
-        pack_header(p, 2, "alive");
+        pack_header(p, 3, "alive");
         pack_field(p, "batch", m.batch);
         pack_field(p, "ids", m.ids);
+        pack_field(p, "capacity", m.capacity);
     }
     void operator()(const Bye& m) {
         pack_header(p, 1, "bye");

@@ -1,7 +1,8 @@
 // Encoding and decoding of protocol messages (docs/protocol.md).
 //
-// Encoding cannot fail. Decoding treats its input as hostile: it never throws, never allocates
-// more than a small multiple of the input's size, and reports why a message was refused.
+// Encoding cannot fail. Decoding treats its input as hostile: it never throws, allocates a
+// bounded amount whatever a header claims (containers are limited to what a message can legally
+// hold before anything is reserved), and reports why a message was refused.
 // Thread-safety: the free functions are reentrant; an Encoder is used by one thread at a time.
 #pragma once
 

@@ -67,9 +67,21 @@ struct Heartbeat {
     std::string host;
     std::uint32_t pid = 0;
     std::uint32_t concurrency = 0;
+    // How many tasks it is willing to hold (running and queued); 0 when not given.
+    std::uint32_t capacity = 0;
     bool draining = false;  // shutting down: takes no new task
     std::vector<TaskRef> tasks;
     friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
+};
+
+// worker -> sink: tasks the worker received but will not run (it holds its capacity already);
+// sink -> ventilator (with `ids`): send these again, to someone else, without counting an
+// attempt.
+struct Release {
+    std::uint64_t batch = 0;         // sink -> ventilator only
+    std::vector<std::uint64_t> ids;  // sink -> ventilator only
+    std::vector<TaskRef> tasks;      // worker -> sink only
+    friend bool operator==(const Release&, const Release&) = default;
 };
 
 // ventilator -> sink: a batch starts; the sink answers Welcome or Reject.
@@ -79,6 +91,7 @@ struct Hello {
 };
 struct Welcome {
     std::uint64_t batch = 0;
+    std::uint64_t capacity = 0;  // as in Alive
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
@@ -115,6 +128,8 @@ struct Ack {
 struct Alive {
     std::uint64_t batch = 0;
     std::vector<std::uint64_t> ids;
+    // The sum of the capacities of the live workers, when known (0: unknown).
+    std::uint64_t capacity = 0;
     friend bool operator==(const Alive&, const Alive&) = default;
 };
 
@@ -124,8 +139,13 @@ struct Bye {
     friend bool operator==(const Bye&, const Bye&) = default;
 };
 
-using Message =
-    std::variant<Task, Result, Heartbeat, Hello, Welcome, Reject, End, Lost, Ack, Alive, Bye>;
+using Message = std::variant<Task, Result, Heartbeat, Release, Hello, Welcome, Reject, End, Lost,
+                             Ack, Alive, Bye>;
+
+// The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
+// may keep per task, leaving room for the rest of the result.
+inline constexpr std::size_t kMaxResultFrame = 32u << 20;
+inline constexpr std::size_t kMaxStdoutBytes = kMaxResultFrame - (1u << 20);
 
 // The largest task payload the ventilator sends and a worker accepts.
 inline constexpr std::size_t kMaxPayloadBytes = 1u << 20;
