@@ -1,0 +1,9 @@
+#include "support/binaries.hpp"
+
+namespace taskpipe::testing {
+
+std::string ventilator_path() { return TASKPIPE_VENTILATOR_PATH; }
+std::string worker_path() { return TASKPIPE_WORKER_PATH; }
+std::string sink_path() { return TASKPIPE_SINK_PATH; }
+
+}  // namespace taskpipe::testing
