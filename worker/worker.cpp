@@ -90,13 +90,16 @@ void Worker::receive_tasks() {
 }
 
 void Worker::flush_releases() {
-    if (releasing_.empty()) return;
-    Release release;
-    release.tasks = std::move(releasing_);
+    for (std::size_t from = 0; from < releasing_.size(); from += kMaxIdsPerMessage) {
+        const std::size_t to = std::min(releasing_.size(), from + kMaxIdsPerMessage);
+        Release release;
+        release.tasks.assign(releasing_.begin() + static_cast<std::ptrdiff_t>(from),
+                             releasing_.begin() + static_cast<std::ptrdiff_t>(to));
+        const auto bytes = encoder_.encode(release);
+        // If the sink cannot take it now, the tasks come back after the liveness timeout.
+        (void)results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+    }
     releasing_.clear();
-    const auto bytes = encoder_.encode(release);
-    // If the sink cannot take it now, the tasks come back after the liveness timeout anyway.
-    (void)results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
 }
 
 void Worker::update_capacity(Clock::time_point now) {
@@ -304,12 +307,17 @@ void Worker::send_heartbeat() {
 
 void Worker::begin_drain() {
     draining_ = true;
-    tasks_.reset();  // no new tasks; what was queued in the socket goes back via re-send
-    log_info("shutting down: finishing " + std::to_string(running_.size()) +
-             " running tasks, handing back " + std::to_string(queue_.size() + waiting_.size()) +
-             " queued");
+    capacity_ = 0;    // whatever is still in the socket is released as it is taken
+    receive_tasks();  // (tasks in flight after this come back through the liveness timeout)
+    tasks_.reset();
+    const std::size_t handed_back = queue_.size() + waiting_.size();
+    for (const Held& h : queue_) releasing_.push_back({h.task.batch, h.task.id});
+    for (const Held& h : waiting_) releasing_.push_back({h.task.batch, h.task.id});
     queue_.clear();
     waiting_.clear();
+    flush_releases();
+    log_info("shutting down: finishing " + std::to_string(running_.size()) +
+             " running tasks, handed back " + std::to_string(handed_back) + " queued");
     send_heartbeat();  // tells the sink at once which tasks this worker still holds
 }
 

@@ -7,8 +7,8 @@
 // and at least twice its concurrency. Tasks beyond that are released at once, through the
 // sink, for the ventilator to give to another worker: a slow worker does not hoard tasks that
 // fast workers could run.
-// On the first SIGINT/SIGTERM it takes no new task, hands back the queued ones (by no longer
-// naming them), finishes the running ones, delivers their results and exits 0. A second signal
+// On the first SIGINT/SIGTERM it takes no new task, releases the queued ones, finishes the
+// running ones, delivers their results and exits 0. A second signal
 // kills the running commands' process groups and exits at once.
 // Not thread-safe: one thread runs run().
 #pragma once
