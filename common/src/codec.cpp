@@ -361,13 +361,22 @@ DecodeResult decode(std::span<const std::byte> frame) {
     return decode(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
 }
 
+// Strings and bins are read straight from the frame, which outlives the decoded object.
+bool refer_to_frame(msgpack::type::object_type, std::size_t, void*) { return true; }
+
 DecodeResult decode(std::string_view frame) {
+    // One zone per thread, cleared after every frame: the per-message path does not allocate
+    // once the zone's first chunk exists (a large frame's extra chunks are freed at once).
+    thread_local msgpack::zone zone;
+    struct ClearZone {
+        ~ClearZone() { zone.clear(); }
+    } clear_zone;
     try {
         std::size_t offset = 0;
-        msgpack::object_handle handle =
-            msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, kLimits);
+        bool referenced = false;
+        const msgpack::object root = msgpack::unpack(zone, frame.data(), frame.size(), offset,
+                                                     referenced, refer_to_frame, nullptr, kLimits);
         if (offset != frame.size()) return {std::nullopt, "trailing bytes after the message"};
-        const msgpack::object& root = handle.get();
         if (root.type != msgpack::type::MAP) return {std::nullopt, "message is not a map"};
         return {decode_map(root), {}};
     } catch (const Malformed& e) {
