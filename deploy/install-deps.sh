@@ -6,7 +6,8 @@ set -eu
 packages="build-essential cmake git pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev clang-format
-  python3 python3-zmq python3-msgpack"
+  python3 python3-zmq python3-msgpack
+  iproute2 nftables procps"
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=""
