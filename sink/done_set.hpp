@@ -19,6 +19,17 @@ class DoneSet {
         ++size_;
         return true;
     }
+    // Removes every id above `last`; returns how many there were.
+    std::uint64_t erase_above(std::uint64_t last) {
+        std::uint64_t erased = 0;
+        if (prefix_ > last) {
+            erased += prefix_ - last;
+            prefix_ = last;
+        }
+        erased += std::erase_if(above_, [last](std::uint64_t id) { return id > last; });
+        size_ -= erased;
+        return erased;
+    }
     bool contains(std::uint64_t id) const { return id <= prefix_ || above_.contains(id); }
     std::uint64_t size() const { return size_; }
     std::uint64_t prefix() const { return prefix_; }

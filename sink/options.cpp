@@ -17,12 +17,14 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         "endpoint the ventilator connects to");
     add("jsonl,j", po::bool_switch(&o.jsonl),
         "write one JSON object per result instead of each task's stdout");
+    add_curve_options(options, o.curve, kSinkCurveRoles);
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "sink [OPTIONS] > RESULTS");
     if (!parsed.early_output.empty()) return parsed;
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.control, EndpointUse::bind)) throw UsageError(*error);
+    check_curve_options(o.curve, kSinkCurveRoles);
     // Two binds to port * get two different ports; any other repeat would collide.
     if (o.bind == o.control && !o.bind.ends_with(":*")) {
         throw UsageError("--bind and --control must differ");

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "taskpipe/curve_options.hpp"
 #include "taskpipe/program.hpp"
 
 namespace taskpipe {
@@ -13,7 +14,11 @@ struct SinkOptions {
     std::string control = "tcp://*:5559";  // ROUTER socket the ventilator connects to
     bool jsonl = false;                    // one JSON object per result instead of raw stdout
     std::chrono::milliseconds bye_timeout{3000};  // wait for the ventilator's Bye at the end
+    CurveFiles curve;                             // --curve-*: off unless --curve-key is given
 };
+
+// The sink is a CURVE server on both its sockets.
+inline constexpr CurveRoles kSinkCurveRoles{.server = true, .client = false};
 
 // Throws UsageError for an unusable command line.
 Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]);

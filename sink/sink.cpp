@@ -20,16 +20,18 @@ constexpr auto kSinkHeartbeat = std::chrono::seconds(1);
 // A worker not heard from for this long no longer counts towards the live capacity.
 constexpr auto kWorkerSilence = std::chrono::seconds(5);
 
-SocketOptions result_socket_options() {
+SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    if (curve) o.curve = curve_server_socket(*curve, "results");
     o.linger_ms = 0;  // nothing is sent on it
     o.receive_hwm = 10000;
     o.max_message_size = static_cast<std::int64_t>(kMaxResultFrame);
     return o;
 }
 
-SocketOptions control_socket_options() {
+SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    if (curve) o.curve = curve_server_socket(*curve, "control");
     o.linger_ms = 1000;  // lets the last acknowledgements leave; the ventilator's Bye says so
     o.max_message_size = 1 << 20;
     return o;
@@ -54,13 +56,21 @@ std::string describe_failure(const Result& r) {
 
 Sink::Sink(const SinkOptions& options, int output_fd)
     : options_(options),
-      results_(
-          bind_socket(context_, zmq::socket_type::pull, result_socket_options(), options.bind)),
-      control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(),
+      curve_(load_curve_keys(options.curve, kSinkCurveRoles)),
+      zap_(curve_ ? std::make_unique<ZapHandler>(context_, curve_->allowed,
+                                                 std::vector<std::string>{"results", "control"})
+                  : nullptr),
+      results_(bind_socket(context_, zmq::socket_type::pull, result_socket_options(curve_),
+                           options.bind)),
+      control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(curve_),
                            options.control)),
       writer_(ResultWriter::make(options.jsonl, output_fd)) {
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
+    if (curve_) {
+        log_info("CURVE on: " + std::to_string(curve_->allowed.size()) +
+                 " public keys may connect (this program's own included)");
+    }
     // With port *, the port is only known now; tests and scripts read it from these lines.
     if (options.bind.ends_with(":*")) log_info("results on " + last_endpoint(results_));
     if (options.control.ends_with(":*")) log_info("control on " + last_endpoint(control_));
@@ -96,7 +106,8 @@ void Sink::flush_acks() {
 
 void Sink::on_result(Result& r) {
     if (batch_ == 0) {
-        const std::size_t size = r.out.size() + r.err.size() + r.host.size();
+        // Counted with a fixed overhead, so that a flood of empty results is bounded too.
+        const std::size_t size = sizeof(Result) + r.out.size() + r.err.size() + r.host.size();
         if (early_bytes_ + size <= kEarlyBytesLimit) {
             early_bytes_ += size;
             early_.push_back(std::move(r));
@@ -177,6 +188,10 @@ void Sink::on_release(const Release& release) {
 void Sink::receive_results() {
     zmq::message_t frame;
     for (int i = 0; i < kReceiveBurst && results_.recv(frame, zmq::recv_flags::dontwait); ++i) {
+        if (!single_frame(results_, frame)) {
+            count_malformed("results", "more than one frame");
+            continue;
+        }
         DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
         if (!decoded.message) {
             count_malformed("results", decoded.error);
@@ -215,7 +230,16 @@ void Sink::on_control(const std::string& peer, const Message& message) {
             ventilator_ = saved;
         }
     } else if (const auto* end = std::get_if<End>(&message)) {
-        if (end->batch == batch_) total_ = end->total;
+        if (end->batch == batch_ && !total_) {
+            total_ = end->total;
+            // Results for ids past the end (forged, or from a confused peer) came before the
+            // total was known; they must not stand in for tasks of the batch.
+            const std::uint64_t beyond = done_.erase_above(end->total);
+            if (beyond > 0) {
+                count_malformed("results",
+                                std::to_string(beyond) + " results had ids beyond the batch's end");
+            }
+        }
     } else if (const auto* lost = std::get_if<Lost>(&message)) {
         on_lost(*lost);
     } else if (const auto* bye = std::get_if<Bye>(&message)) {
@@ -268,6 +292,7 @@ int Sink::run() {
     std::vector<zmq::pollitem_t> items;
     bool finished = false;
     while (!shutdown.requested()) {
+        if (zap_) zap_->check();
         receive_results();
         receive_control();
         writer_->flush();

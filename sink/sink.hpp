@@ -22,6 +22,7 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/zap_handler.hpp"
 
 namespace taskpipe {
 
@@ -29,7 +30,8 @@ class Sink {
   public:
     using Clock = std::chrono::steady_clock;
 
-    // Binds both sockets; throws StartupError when it cannot. Results go to `output_fd`.
+    // Binds both sockets; throws StartupError when it cannot. Results go to `output_fd`. With
+    // CURVE on, the ZAP handler is running before either socket is made.
     explicit Sink(const SinkOptions& options, int output_fd = 1);
 
     // Runs until the batch is complete (or a signal); returns the exit status.
@@ -55,6 +57,8 @@ class Sink {
 
     SinkOptions options_;
     zmq::context_t context_{1};
+    std::optional<CurveKeys> curve_;   // none: no security
+    std::unique_ptr<ZapHandler> zap_;  // outlives the sockets; null without CURVE
     zmq::socket_t results_;
     zmq::socket_t control_;
     std::unique_ptr<ResultWriter> writer_;

@@ -29,12 +29,14 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
         "sent again");
     add("max-attempts", po::value(&max_attempts)->default_value(max_attempts),
         "times a task is sent before it is reported lost");
+    add_curve_options(options, o.curve, kVentilatorCurveRoles);
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "ventilator [OPTIONS] < TASKS");
     if (!parsed.early_output.empty()) return parsed;
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.sink, EndpointUse::connect)) throw UsageError(*error);
+    check_curve_options(o.curve, kVentilatorCurveRoles);
     if (window < 1 || window > 10'000'000) {
         throw UsageError("--window must be between 1 and 10000000");
     }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "taskpipe/curve_options.hpp"
 #include "taskpipe/program.hpp"
 
 namespace taskpipe {
@@ -17,7 +18,11 @@ struct VentilatorOptions {
     std::size_t window = 1000;                  // tasks sent but not yet acknowledged
     std::chrono::milliseconds liveness_timeout{5000};
     std::uint32_t max_attempts = 3;
+    CurveFiles curve;  // --curve-*: off unless --curve-key is given
 };
+
+// The ventilator is a CURVE server (its task socket) and a client (of the sink's control socket).
+inline constexpr CurveRoles kVentilatorCurveRoles{.server = true, .client = true};
 
 // Throws UsageError for an unusable command line.
 Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const argv[]);

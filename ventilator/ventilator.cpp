@@ -1,5 +1,6 @@
 #include "ventilator.hpp"
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -25,15 +26,25 @@ std::uint64_t random_batch_id() {
     return id;
 }
 
-SocketOptions task_socket_options() {
+SocketOptions task_socket_options(const std::optional<CurveKeys>& curve,
+                                  std::chrono::milliseconds liveness_timeout) {
     SocketOptions o;
+    if (curve) o.curve = curve_server_socket(*curve, "tasks");
     o.linger_ms = 0;  // unsent tasks are in the ledger; nothing to wait for at exit
     o.send_hwm = 1000;
+    // A worker that stopped answering ZMTP pings (stopped, cut off) must be disconnected
+    // before its tasks are re-sent, or PUSH may hand the re-sends to the same dead
+    // connection and count attempts against them: the ping timeout stays below the liveness
+    // timeout (at most 5 s, at least 200 ms).
+    const auto timeout = std::clamp<long>(liveness_timeout.count() * 4 / 5, 200, 5000);
+    o.heartbeat_timeout_ms = static_cast<int>(timeout);
+    o.heartbeat_interval_ms = static_cast<int>(std::max<long>(timeout / 4, 50));
     return o;
 }
 
-SocketOptions control_socket_options() {
+SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    if (curve) o.curve = curve_client_socket(*curve);
     o.linger_ms = 1000;  // gives Bye time to leave; the sink does not depend on it
     o.max_message_size = 1 << 20;
     return o;
@@ -43,12 +54,21 @@ SocketOptions control_socket_options() {
 
 Ventilator::Ventilator(const VentilatorOptions& options)
     : options_(options),
-      tasks_(bind_socket(context_, zmq::socket_type::push, task_socket_options(), options.bind)),
-      control_(connect_socket(context_, zmq::socket_type::dealer, control_socket_options(),
+      curve_(load_curve_keys(options.curve, kVentilatorCurveRoles)),
+      zap_(curve_ ? std::make_unique<ZapHandler>(context_, curve_->allowed,
+                                                 std::vector<std::string>{"tasks"})
+                  : nullptr),
+      tasks_(bind_socket(context_, zmq::socket_type::push,
+                         task_socket_options(curve_, options.liveness_timeout), options.bind)),
+      control_(connect_socket(context_, zmq::socket_type::dealer, control_socket_options(curve_),
                               options.sink)),
       input_(
           InputReader::open(options.input, options.null_separated ? '\0' : '\n', kMaxPayloadBytes)),
       batch_(random_batch_id()) {
+    if (curve_) {
+        log_info("CURVE on: " + std::to_string(curve_->allowed.size()) +
+                 " public keys may connect (this program's own included)");
+    }
     if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
 }
 
@@ -255,6 +275,7 @@ int Ventilator::run() {
     next_deadline_check_ = started + check_interval;
 
     while (!shutdown.requested()) {
+        if (zap_) zap_->check();
         handle_control();
         if (welcomed_) pump_tasks();
         const auto now = Clock::now();

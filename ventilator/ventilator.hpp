@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "input.hpp"
 #include "options.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/zap_handler.hpp"
 
 namespace taskpipe {
 
@@ -28,7 +30,8 @@ class Ventilator {
   public:
     using Clock = std::chrono::steady_clock;
 
-    // Binds and connects; throws StartupError when it cannot.
+    // Binds and connects; throws StartupError when it cannot. With CURVE on, the ZAP handler is
+    // running before the task socket is made.
     explicit Ventilator(const VentilatorOptions& options);
 
     // Runs the batch to completion; returns the exit status (program.hpp).
@@ -59,6 +62,8 @@ class Ventilator {
 
     VentilatorOptions options_;
     zmq::context_t context_{1};
+    std::optional<CurveKeys> curve_;   // none: no security
+    std::unique_ptr<ZapHandler> zap_;  // outlives the sockets; null without CURVE
     zmq::socket_t tasks_;
     zmq::socket_t control_;
     InputReader input_;

@@ -50,6 +50,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         "seconds between heartbeats to the sink");
     add("max-output", po::value(&max_output)->default_value(max_output),
         "stdout bytes kept per task; the rest is dropped and the result marked truncated");
+    add_curve_options(options, o.curve, kWorkerCurveRoles);
     add("command", po::value(&command)->multitoken(),
         "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise the "
         "payload is appended");
@@ -63,6 +64,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
 
     if (auto error = endpoint_error(o.ventilator, EndpointUse::connect)) throw UsageError(*error);
     if (auto error = endpoint_error(o.sink, EndpointUse::connect)) throw UsageError(*error);
+    check_curve_options(o.curve, kWorkerCurveRoles);
     if (concurrency < 1 || concurrency > 4096) {
         throw UsageError("--concurrency must be between 1 and 4096");
     }

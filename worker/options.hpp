@@ -6,6 +6,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "taskpipe/curve_options.hpp"
 #include "taskpipe/program.hpp"
 
 namespace taskpipe {
@@ -22,7 +23,11 @@ struct WorkerOptions {
     std::chrono::milliseconds kill_grace{5000};   // SIGTERM to SIGKILL after a timeout
     unsigned retries = 0;                         // re-runs of a failed or timed-out task
     std::chrono::milliseconds retry_delay{1000};  // before the first re-run; doubles each time
+    CurveFiles curve;                             // --curve-*: off unless --curve-key is given
 };
+
+// The worker is a CURVE client of the ventilator and of the sink.
+inline constexpr CurveRoles kWorkerCurveRoles{.server = false, .client = true};
 
 // Everything after "--" (or the first positional argument) is the command. Throws UsageError
 // for an unusable command line, including no handler or more than one.

@@ -33,16 +33,18 @@ std::uint64_t unix_micros() {
                                           .count());
 }
 
-SocketOptions task_socket_options() {
+SocketOptions task_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    if (curve) o.curve = curve_client_socket(*curve);
     o.linger_ms = 0;  // tasks not taken are the ventilator's to re-send
     o.receive_hwm = 1000;
     o.max_message_size = static_cast<std::int64_t>(kMaxPayloadBytes) + 4096;
     return o;
 }
 
-SocketOptions result_socket_options() {
+SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    if (curve) o.curve = curve_client_socket(*curve);
     // Bounds the exit. Results still queued at exit are not lost: the ventilator re-sends
     // their tasks.
     o.linger_ms = 2000;
@@ -56,20 +58,27 @@ Worker::Worker(const WorkerOptions& options)
     : options_(options),
       host_(host_name()),
       pid_(static_cast<std::uint32_t>(getpid())),
-      results_(
-          connect_socket(context_, zmq::socket_type::push, result_socket_options(), options.sink)) {
+      curve_(load_curve_keys(options.curve, kWorkerCurveRoles)),
+      results_(connect_socket(context_, zmq::socket_type::push, result_socket_options(curve_),
+                              options.sink)) {
     capacity_ = 2 * options_.concurrency;
     if (const auto* b = std::get_if<BuiltinHandler>(&options_.handler)) {
         builtin_ = find_builtin(b->name);
         if (!builtin_) throw StartupError("unknown built-in '" + b->name + "'");
     }
-    tasks_.emplace(connect_socket(context_, zmq::socket_type::pull, task_socket_options(),
+    tasks_.emplace(connect_socket(context_, zmq::socket_type::pull, task_socket_options(curve_),
                                   options.ventilator));
 }
 
 void Worker::receive_tasks() {
     zmq::message_t frame;
     while (tasks_ && tasks_->recv(frame, zmq::recv_flags::dontwait)) {
+        if (!single_frame(*tasks_, frame)) {
+            if (++malformed_ <= kMalformedLogged) {
+                log_warning("dropped a malformed task message: more than one frame");
+            }
+            continue;
+        }
         DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
         Task* task = decoded.message ? std::get_if<Task>(&*decoded.message) : nullptr;
         if (task == nullptr) {

@@ -81,6 +81,7 @@ class Worker {
     std::string host_;
     std::uint32_t pid_;
     zmq::context_t context_{1};
+    std::optional<CurveKeys> curve_;      // none: no security
     std::optional<zmq::socket_t> tasks_;  // closed when draining
     zmq::socket_t results_;
     Encoder encoder_;

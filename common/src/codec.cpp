@@ -305,14 +305,17 @@ Message decode_alive(const msgpack::object& map) {
     return a;
 }
 
-// From a worker it names `tasks`; from the sink, `batch` and `ids`. One of the two is required.
+// Two forms: from a worker, `tasks` alone; from the sink, `batch` (non-zero) and `ids`. A frame
+// mixing the two is malformed, so that every accepted Release encodes back to the same form.
 Message decode_release(const msgpack::object& map) {
     Release r;
     bool has_tasks = false;
+    bool has_batch = false;
     bool has_ids = false;
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         if (k == "batch") {
             r.batch = as_uint<std::uint64_t>(v, "batch");
+            has_batch = true;
         } else if (k == "ids") {
             r.ids = as_id_list(v, "ids");
             has_ids = true;
@@ -321,8 +324,10 @@ Message decode_release(const msgpack::object& map) {
             has_tasks = true;
         }
     });
-    if (!has_tasks && !has_ids) malformed("missing field 'tasks' or 'ids'");
-    if (has_ids && r.batch == 0) malformed("missing field 'batch'");
+    if (has_tasks && (has_batch || has_ids)) malformed("release with both 'tasks' and 'ids'");
+    if (has_tasks) return r;
+    if (!has_ids) malformed("missing field 'tasks' or 'ids'");
+    if (!has_batch || r.batch == 0) malformed("missing field 'batch'");
     return r;
 }
 
@@ -481,7 +486,7 @@ struct PackVisitor {
         }
     }
     void operator()(const Release& m) {
-        if (m.tasks.empty()) {
+        if (m.batch != 0) {  // the sink's form
             pack_header(p, 2, "release");
             pack_field(p, "batch", m.batch);
             pack_field(p, "ids", m.ids);

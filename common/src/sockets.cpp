@@ -6,6 +6,25 @@ namespace taskpipe {
 
 namespace {
 
+void set_curve(zmq::socket_t& socket, const CurveSocketOptions& curve) {
+    if (curve.server) {
+        // Set before CURVE_SERVER: with a domain, every handshake goes to the ZAP handler.
+        socket.set(zmq::sockopt::zap_domain, curve.zap_domain);
+        socket.set(zmq::sockopt::curve_server, true);
+        socket.set(zmq::sockopt::curve_secretkey, curve.secret_key);
+        if (!curve.monitor_endpoint.empty() &&
+            zmq_socket_monitor(
+                socket.handle(), curve.monitor_endpoint.c_str(),
+                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
+            throw zmq::error_t();
+        }
+    } else {
+        socket.set(zmq::sockopt::curve_serverkey, curve.server_key);
+        socket.set(zmq::sockopt::curve_publickey, curve.public_key);
+        socket.set(zmq::sockopt::curve_secretkey, curve.secret_key);
+    }
+}
+
 zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type, const SocketOptions& o) {
     zmq::socket_t socket(context, type);
     socket.set(zmq::sockopt::linger, o.linger_ms);
@@ -20,6 +39,7 @@ zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type, const 
     socket.set(zmq::sockopt::reconnect_ivl, o.reconnect_interval_ms);
     socket.set(zmq::sockopt::reconnect_ivl_max, o.reconnect_interval_max_ms);
     socket.set(zmq::sockopt::tcp_keepalive, o.tcp_keepalive ? 1 : 0);
+    if (o.curve) set_curve(socket, *o.curve);
     return socket;
 }
 
@@ -48,6 +68,15 @@ zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type,
 }
 
 std::string last_endpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }
+
+bool single_frame(zmq::socket_t& socket, const zmq::message_t& first) {
+    if (!first.more()) return true;
+    zmq::message_t rest;
+    do {
+        (void)socket.recv(rest, zmq::recv_flags::none);  // the rest of a message is already here
+    } while (rest.more());
+    return false;
+}
 
 int poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
     try {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,6 +22,20 @@ class StartupError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// CURVE on one socket (docs/security.md). Keys are 40-character Z85 strings.
+struct CurveSocketOptions {
+    bool server = false;     // server: the peers that connect are authenticated
+    std::string public_key;  // this program's key pair
+    std::string secret_key;
+    std::string server_key;  // client only: the public key of the server it connects to
+    // Server only: ZMQ_ZAP_DOMAIN, which names the socket in the requests the ZAP handler
+    // (zap_handler.hpp) answers; the handler must run before the socket is made.
+    std::string zap_domain;
+    // Server only: where handshake failures are published (zmq_socket_monitor) for the ZAP
+    // handler to log; empty for none.
+    std::string monitor_endpoint;
+};
+
 struct SocketOptions {
     int linger_ms = 0;    // how long close() may wait for unsent messages
     int send_hwm = 1000;  // messages queued per peer before send would block
@@ -33,6 +48,7 @@ struct SocketOptions {
     int reconnect_interval_ms = 100;
     int reconnect_interval_max_ms = 2000;
     bool tcp_keepalive = true;
+    std::optional<CurveSocketOptions> curve;  // none: the NULL mechanism, no security
 };
 
 zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type,
@@ -42,6 +58,10 @@ zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type,
 
 // The endpoint a bound socket really listens on (with the port chosen for tcp://...:*).
 std::string last_endpoint(zmq::socket_t& socket);
+
+// After receiving `first`, reads and discards the remaining frames of its message. Returns
+// true when `first` was the whole message (every protocol message is a single frame).
+bool single_frame(zmq::socket_t& socket, const zmq::message_t& first);
 
 // zmq::poll that returns 0 instead of throwing when a signal interrupts it.
 int poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout);
