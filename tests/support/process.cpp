@@ -251,6 +251,16 @@ void Process::finish_stdin(std::string bytes) {
     });
 }
 
+void Process::feed_stdin(std::string_view bytes) {
+    if (stdin_fd_ < 0) throw std::logic_error("feed_stdin: stdin is not held open");
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(stdin_fd_, bytes.data(), bytes.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw std::system_error(errno, std::generic_category(), "feed_stdin");
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
 void Process::close_stdin() { close_fd(stdin_fd_); }
 
 std::string Process::stdout_text() const {

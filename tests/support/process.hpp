@@ -78,6 +78,10 @@ class Process {
     // (as Stdin::data does), then ends the input.
     void finish_stdin(std::string bytes);
 
+    // For a process started with Stdin::held_open(): writes `bytes` now and keeps the input
+    // open, so that more can follow. Meant for small inputs that fit in the pipe (64 KiB).
+    void feed_stdin(std::string_view bytes);
+
     // Ends the input of a process started with Stdin::held_open().
     void close_stdin();
 

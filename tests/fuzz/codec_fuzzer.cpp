@@ -1,0 +1,64 @@
+// libFuzzer harness for taskpipe::decode, the one entry point for bytes from the network
+// (docs/protocol.md, "Rules every receiver applies").
+//
+// The contract it checks, from codec.hpp: "Decoding treats its input as hostile: it never
+// throws, allocates a bounded amount whatever a header claims ... and reports why a message was
+// refused." ASan and UBSan catch memory and arithmetic errors; the round-trip oracle catches a
+// decoder and an encoder that disagree: whatever decode() accepts, Encoder::encode() must write
+// in a form that decode() reads back as the same message, and the encoding must be stable.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "taskpipe/codec.hpp"
+#include "taskpipe/message.hpp"
+
+namespace {
+
+[[noreturn]] void fail(const char* what, const std::string& detail) {
+    std::fprintf(stderr, "codec_fuzzer: %s: %s\n", what, detail.c_str());
+    std::abort();
+}
+
+// KNOWN BUG, reported to the lead; delete this function (and its call) once the codec is fixed.
+// Release stands for two messages, the worker's {tasks} and the sink's {batch, ids}. decode()
+// accepts a map that has both, and "tasks": [] alone, but Encoder::encode() writes one form
+// only: with tasks it drops batch and ids, and without tasks it writes {batch: 0, ids: []},
+// which decode() refuses ("missing field 'batch'"). The seeds release_both and
+// release_empty_tasks are such frames.
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view frame(reinterpret_cast<const char*>(data), size);
+    const taskpipe::DecodeResult first = taskpipe::decode(frame);
+
+    // Both overloads are the same decoder.
+    const auto bytes = std::as_bytes(std::span(data, size));
+    const taskpipe::DecodeResult again = taskpipe::decode(bytes);
+    if (again.message != first.message || again.error != first.error) {
+        fail("the span and string_view overloads disagree", first.error + " / " + again.error);
+    }
+
+    if (!first.message) {
+        if (first.error.empty()) fail("a refused frame without a reason", "");
+        return 0;
+    }
+    if (!first.error.empty()) fail("a decoded message with an error", first.error);
+
+    taskpipe::Encoder encoder;
+    const std::string encoded(encoder.encode(*first.message));
+    const taskpipe::DecodeResult second = taskpipe::decode(encoded);
+    if (!second.message) fail("the encoding of a decoded message does not decode", second.error);
+    if (*second.message != *first.message) {
+        fail("round trip changed the message", "type index " +
+                                                   std::to_string(first.message->index()) + " -> " +
+                                                   std::to_string(second.message->index()));
+    }
+    if (encoder.encode(*second.message) != encoded) fail("the encoding is not stable", "");
+    return 0;
+}
