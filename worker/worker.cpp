@@ -68,6 +68,40 @@ Worker::Worker(const WorkerOptions& options)
     }
     tasks_.emplace(connect_socket(context_, zmq::socket_type::pull, task_socket_options(curve_),
                                   options.ventilator));
+    watch_task_connection();
+}
+
+void Worker::watch_task_connection() {
+    const std::string address = "inproc://taskpipe-worker-tasks-monitor";
+    if (zmq_socket_monitor(tasks_->handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
+        throw zmq::error_t();
+    }
+    tasks_monitor_.emplace(context_, zmq::socket_type::pair);
+    tasks_monitor_->set(zmq::sockopt::linger, 0);
+    tasks_monitor_->connect(address);
+}
+
+void Worker::reconnect_if_dropped() {
+    zmq::message_t event;
+    bool dropped = false;
+    while (tasks_monitor_ && tasks_monitor_->recv(event, zmq::recv_flags::dontwait)) {
+        (void)single_frame(*tasks_monitor_, event);  // the second frame names the endpoint
+        dropped = true;
+    }
+    if (!dropped || !tasks_) return;
+    try {
+        tasks_->disconnect(options_.ventilator);
+    } catch (const zmq::error_t&) {
+        // Already gone: libzmq ended the session itself.
+    }
+    tasks_->connect(options_.ventilator);
+    log_warning("the connection to the ventilator dropped; connecting again");
+}
+
+void Worker::close_task_socket() {
+    if (tasks_) zmq_socket_monitor(tasks_->handle(), nullptr, 0);
+    tasks_monitor_.reset();
+    tasks_.reset();
 }
 
 void Worker::receive_tasks() {
@@ -318,7 +352,7 @@ void Worker::begin_drain() {
     draining_ = true;
     capacity_ = 0;    // whatever is still in the socket is released as it is taken
     receive_tasks();  // (tasks in flight after this come back through the liveness timeout)
-    tasks_.reset();
+    close_task_socket();
     const std::size_t handed_back = queue_.size() + waiting_.size();
     for (const Held& h : queue_) releasing_.push_back({h.task.batch, h.task.id});
     for (const Held& h : waiting_) releasing_.push_back({h.task.batch, h.task.id});
@@ -363,11 +397,13 @@ int Worker::run() {
             next_heartbeat_ = now + options_.heartbeat_interval;
         }
         if (draining_ && running_.empty()) break;
+        reconnect_if_dropped();
 
         items.clear();
         if (!draining_) items.push_back({nullptr, shutdown.fd(), ZMQ_POLLIN, 0});
         // Always taken at once, so that the next heartbeat names every task held here.
         if (tasks_) items.push_back({tasks_->handle(), 0, ZMQ_POLLIN, 0});
+        if (tasks_monitor_) items.push_back({tasks_monitor_->handle(), 0, ZMQ_POLLIN, 0});
         if (!outbox_.empty()) items.push_back({results_.handle(), 0, ZMQ_POLLOUT, 0});
         const std::size_t first_child_item = items.size();
         for (const auto& r : running_) {

@@ -61,6 +61,9 @@ class Worker {
     };
 
     void receive_tasks();
+    void watch_task_connection();
+    void reconnect_if_dropped();
+    void close_task_socket();
     void flush_releases();
     void start_tasks();
     void start(Held held);
@@ -83,6 +86,9 @@ class Worker {
     zmq::context_t context_{1};
     std::optional<CurveKeys> curve_;      // none: no security
     std::optional<zmq::socket_t> tasks_;  // closed when draining
+    // Disconnect events of tasks_. libzmq does not reconnect after a protocol error (a frame
+    // over ZMQ_MAXMSGSIZE, say), so the worker connects again itself on every disconnect.
+    std::optional<zmq::socket_t> tasks_monitor_;
     zmq::socket_t results_;
     Encoder encoder_;
 
