@@ -11,7 +11,7 @@ namespace taskpipe {
 
 namespace {
 
-constexpr std::uint64_t kLoggedOneByOne = 10;  // malformed messages, failures, ...
+constexpr std::uint64_t kLoggedOneByOne = 10;  // failed tasks logged one by one
 constexpr std::size_t kEarlyBytesLimit = 64u << 20;
 constexpr int kReceiveBurst = 4096;  // results taken before the control socket is looked at
 // The sink tells the ventilator it is alive at least this often (an empty Alive), so that a
@@ -80,11 +80,7 @@ std::string Sink::results_endpoint() { return last_endpoint(results_); }
 std::string Sink::control_endpoint() { return last_endpoint(control_); }
 
 void Sink::count_malformed(const std::string& where, const std::string& why) {
-    if (++malformed_ <= kLoggedOneByOne) {
-        log_warning("dropped a malformed message on the " + where + " socket: " + why);
-    } else if (malformed_ == kLoggedOneByOne + 1) {
-        log_warning("further malformed messages are counted, not logged");
-    }
+    malformed_.count("dropped a malformed message on the " + where + " socket: " + why);
 }
 
 void Sink::send_to_ventilator(const Message& message) {
@@ -283,7 +279,9 @@ void Sink::log_summary() {
                        std::to_string(workers_.size()) + " workers";
     if (duplicates_ > 0) line += ", " + std::to_string(duplicates_) + " duplicate results dropped";
     if (foreign_ > 0) line += ", " + std::to_string(foreign_) + " results of other batches dropped";
-    if (malformed_ > 0) line += ", " + std::to_string(malformed_) + " malformed messages dropped";
+    if (malformed_.total() > 0) {
+        line += ", " + std::to_string(malformed_.total()) + " malformed messages dropped";
+    }
     log_info(line);
 }
 

@@ -22,6 +22,7 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 
 namespace taskpipe {
@@ -85,7 +86,7 @@ class Sink {
     std::uint64_t lost_ = 0;
     std::uint64_t duplicates_ = 0;
     std::uint64_t foreign_ = 0;
-    std::uint64_t malformed_ = 0;
+    MalformedLog malformed_;
 };
 
 }  // namespace taskpipe

@@ -14,7 +14,6 @@ namespace {
 
 constexpr auto kHelloInterval = std::chrono::seconds(1);
 constexpr auto kWaitingNotice = std::chrono::seconds(3);
-constexpr std::uint64_t kMalformedLogged = 10;  // malformed messages logged one by one
 // A released task waits this long before it is sent again, so that while the capacity the sink
 // reported is out of date (a worker just died) released tasks do not bounce at full speed.
 constexpr auto kReleaseDelay = std::chrono::milliseconds(20);
@@ -223,9 +222,7 @@ void Ventilator::handle_control() {
     while (control_.recv(frame, zmq::recv_flags::dontwait)) {
         DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
         if (!decoded.message) {
-            if (++malformed_ <= kMalformedLogged) {
-                log_warning("dropped a malformed message from the sink: " + decoded.error);
-            }
+            malformed_.count("dropped a malformed message from the sink: " + decoded.error);
             continue;
         }
         Message& m = *decoded.message;
@@ -243,8 +240,8 @@ void Ventilator::handle_control() {
         } else if (const auto* release = std::get_if<Release>(&m);
                    release && release->batch == batch_) {
             on_release(*release);
-        } else if (++malformed_ <= kMalformedLogged) {
-            log_warning("dropped an unexpected message from the sink");
+        } else {
+            malformed_.count("dropped an unexpected message from the sink");
         }
     }
 }
@@ -258,7 +255,9 @@ int Ventilator::finish() {
                           std::to_string(failed_) + " failed, " + std::to_string(lost_) +
                           " lost, " + std::to_string(resent_) + " re-sent, " +
                           std::to_string(released_count_) + " released by full workers";
-    if (malformed_ > 0) summary += ", " + std::to_string(malformed_) + " malformed messages";
+    if (malformed_.total() > 0) {
+        summary += ", " + std::to_string(malformed_.total()) + " malformed messages";
+    }
     log_info(summary);
     if (input_failed_) return kExitUsage;
     return failed_ + lost_ > 0 ? kExitTasksFailed : kExitOk;

@@ -22,6 +22,7 @@
 #include "input.hpp"
 #include "options.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 
 namespace taskpipe {
@@ -93,7 +94,7 @@ class Ventilator {
     std::uint64_t lost_ = 0;
     std::uint64_t resent_ = 0;
     std::uint64_t released_count_ = 0;
-    std::uint64_t malformed_ = 0;
+    MalformedLog malformed_;
 };
 
 }  // namespace taskpipe

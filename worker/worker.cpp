@@ -16,7 +16,6 @@ namespace taskpipe {
 
 namespace {
 
-constexpr std::uint64_t kMalformedLogged = 10;
 // How often the capacity follows the completion rate: it is concurrency plus the tasks
 // completed in the last period (at least concurrency), i.e. about one period of work.
 constexpr auto kCapacityPeriod = std::chrono::milliseconds(100);
@@ -108,18 +107,14 @@ void Worker::receive_tasks() {
     zmq::message_t frame;
     while (tasks_ && tasks_->recv(frame, zmq::recv_flags::dontwait)) {
         if (!single_frame(*tasks_, frame)) {
-            if (++malformed_ <= kMalformedLogged) {
-                log_warning("dropped a malformed task message: more than one frame");
-            }
+            malformed_.count("dropped a malformed task message: more than one frame");
             continue;
         }
         DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
         Task* task = decoded.message ? std::get_if<Task>(&*decoded.message) : nullptr;
         if (task == nullptr) {
-            if (++malformed_ <= kMalformedLogged) {
-                log_warning("dropped a malformed task message: " +
-                            (decoded.message ? std::string("not a task") : decoded.error));
-            }
+            malformed_.count("dropped a malformed task message: " +
+                             (decoded.message ? std::string("not a task") : decoded.error));
             continue;
         }
         if (held() >= capacity_) {

@@ -26,6 +26,7 @@
 #include "child_process.hpp"
 #include "options.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/malformed_log.hpp"
 
 namespace taskpipe {
 
@@ -106,7 +107,7 @@ class Worker {
 
     std::uint64_t completed_ = 0;
     std::uint64_t failed_ = 0;
-    std::uint64_t malformed_ = 0;
+    MalformedLog malformed_;
 };
 
 }  // namespace taskpipe

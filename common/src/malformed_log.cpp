@@ -1,0 +1,21 @@
+#include "taskpipe/malformed_log.hpp"
+
+#include "taskpipe/log.hpp"
+
+namespace taskpipe {
+
+namespace {
+
+constexpr std::uint64_t kLoggedOneByOne = 10;
+
+}  // namespace
+
+void MalformedLog::count(std::string_view what) {
+    if (++total_ <= kLoggedOneByOne) {
+        log_warning(what);
+    } else if (total_ == kLoggedOneByOne + 1) {
+        log_warning("further malformed messages are counted, not logged");
+    }
+}
+
+}  // namespace taskpipe
