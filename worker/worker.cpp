@@ -119,7 +119,6 @@ void Worker::receive_tasks() {
         }
         if (held() >= capacity_) {
             releasing_.push_back({task->batch, task->id});
-            if (releasing_.size() == kMaxIdsPerMessage) flush_releases();
             continue;
         }
         queue_.push_back(Held{std::move(*task), 0, {}});
