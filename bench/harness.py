@@ -187,8 +187,8 @@ def run_pipeline(bins, workdir, workers, input_path, output=subprocess.DEVNULL,
     with Procs(workdir) as procs:
         sink = procs.start("sink", [bins.sink, "--bind", LOOPBACK_ANY, "--control", LOOPBACK_ANY,
                                     *sink_args], stdout=output, measure_rss=measure_rss)
-        results = sink.endpoint("sink: results")
-        control = sink.endpoint("sink: control")
+        results = sink.endpoint("sink info: results")
+        control = sink.endpoint("sink info: control")
         tasks = f"tcp://127.0.0.1:{free_tcp_port()}"
         started_workers = [
             procs.start(f"worker{i}", [bins.worker, "--ventilator", tasks, "--sink", results, *w],
@@ -203,7 +203,7 @@ def run_pipeline(bins, workdir, workers, input_path, output=subprocess.DEVNULL,
         vent_rc = vent.wait(10)
         worker_rcs = [procs.stop(w) for w in started_workers]
         summary = next((line for line in sink.stderr_text().splitlines()
-                        if re.match(r"sink: \d+ tasks", line)), "")
+                        if re.search(r"sink info: \d+ tasks", line)), "")
         if sink_rc != 0 or vent_rc != 0:
             raise BenchError(f"pipeline failed: sink {sink_rc}, ventilator {vent_rc}\n"
                              f"sink: {sink.stderr_text()[-1500:]}\n"

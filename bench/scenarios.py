@@ -118,7 +118,7 @@ def latency(bins, workdir, runs, samples=1000, rate=100, warmup=20):
         with Procs(workdir) as procs:
             sink = procs.start("sink", [bins.sink, "--bind", LOOPBACK_ANY, "--control",
                                         LOOPBACK_ANY], stdout=subprocess.PIPE)
-            results, control = sink.endpoint("sink: results"), sink.endpoint("sink: control")
+            results, control = sink.endpoint("sink info: results"), sink.endpoint("sink info: control")
             tasks = f"tcp://127.0.0.1:{free_tcp_port()}"
             for i in range(2):
                 procs.start(f"worker{i}", [bins.worker, "--ventilator", tasks, "--sink", results,

@@ -15,9 +15,13 @@ std::string parse_command_line(int argc, const char* const argv[],
                                const po::options_description& options,
                                const po::positional_options_description& positional,
                                po::variables_map& values, const std::string& usage_line) {
+    std::string level = "info";
     po::options_description generic("Generic options");
-    generic.add_options()("help,h", "print this help and exit")("version,V",
-                                                                "print the version and exit");
+    auto add = generic.add_options();
+    add("log-level", po::value(&level)->default_value(level),
+        "least important messages logged on stderr: error, warning, info or debug");
+    add("help,h", "print this help and exit");
+    add("version,V", "print the version and exit");
     po::options_description all;
     all.add(options).add(generic);
     try {
@@ -35,6 +39,11 @@ std::string parse_command_line(int argc, const char* const argv[],
     } catch (const po::error& e) {
         throw UsageError(e.what());
     }
+    const auto parsed_level = log_level_from_string(level);
+    if (!parsed_level) {
+        throw UsageError("--log-level must be error, warning, info or debug, not '" + level + "'");
+    }
+    set_log_level(*parsed_level);
     return {};
 }
 

@@ -22,7 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The number of tasks a worker reports in its last line, "worker: stopped after N tasks".
+// The number of tasks a worker reports in its last line, "worker info: stopped after N tasks".
 std::optional<long> tasks_done_by(Process& worker) {
     const auto line = worker.wait_for_stderr("stopped after ", deadline_in(5s));
     if (!line) return std::nullopt;
@@ -58,7 +58,7 @@ TEST(Batch, TenThousandTasksThroughThreeWorkersYieldEachResultExactlyOnce) {
     const auto deadline = deadline_in(90s);
     ASSERT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
     EXPECT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
-    EXPECT_NE(sink.stderr_text().find("sink: 10000 tasks, 0 failed, 0 lost"), std::string::npos)
+    EXPECT_NE(sink.stderr_text().find("sink info: 10000 tasks, 0 failed, 0 lost"), std::string::npos)
         << sink.stderr_text();
 
     const Tally tally = tally_lines(sink.stdout_text(), payloads);
@@ -89,7 +89,7 @@ TEST(Batch, FailedTasksMakeTheSinkAndTheVentilatorExitOne) {
     const auto deadline = deadline_in(30s);
     ASSERT_EQ(sink.wait_for_exit(deadline), 1) << sink.describe();
     EXPECT_EQ(ventilator.wait_for_exit(deadline), 1) << ventilator.describe();
-    EXPECT_NE(sink.stderr_text().find("sink: 10 tasks, 2 failed, 0 lost"), std::string::npos)
+    EXPECT_NE(sink.stderr_text().find("sink info: 10 tasks, 2 failed, 0 lost"), std::string::npos)
         << sink.stderr_text();
 
     std::set<std::uint64_t> failed;
@@ -118,7 +118,7 @@ TEST(Batch, EmptyInputCompletesWithZeroTasks) {
     const auto deadline = deadline_in(20s);
     ASSERT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
     EXPECT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
-    EXPECT_NE(sink.stderr_text().find("sink: 0 tasks, 0 failed, 0 lost"), std::string::npos)
+    EXPECT_NE(sink.stderr_text().find("sink info: 0 tasks, 0 failed, 0 lost"), std::string::npos)
         << sink.stderr_text();
     EXPECT_EQ(sink.stdout_text(), "");
 }

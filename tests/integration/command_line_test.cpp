@@ -26,13 +26,13 @@ std::string path_of(const std::string& program) {
 }
 
 // "A bad command line, a bad endpoint, an address in use: exit status 2 and one line
-// `program: error: ...` on stderr, never an uncaught exception or an abort."
+// `TIME program error: ...` on stderr, never an uncaught exception or an abort."
 void expect_usage_error(Process& process, const std::string& program, const std::string& says) {
     ASSERT_EQ(process.wait_for_exit(deadline_in(kExitTimeout)), 2) << process.describe();
     const std::string err = process.stderr_text();
     const auto lines = split_lines(err);
     ASSERT_EQ(lines.size(), 1u) << err;
-    EXPECT_TRUE(lines[0].starts_with(program + ": error: ")) << err;
+    EXPECT_TRUE(is_log_line(lines[0], program, "error")) << err;
     EXPECT_NE(lines[0].find(says), std::string::npos) << "expected '" << says << "' in: " << err;
     EXPECT_EQ(err.find("terminate called"), std::string::npos) << err;
     EXPECT_EQ(process.stdout_text(), "");
@@ -108,8 +108,8 @@ TEST(CommandLine, SinkBindingAPortInUseExitsTwo) {
 TEST(CommandLine, SinkAcceptsOneWildcardForBoth) {
     Process sink({sink_path(), "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*"});
     const auto deadline = deadline_in(kExitTimeout);
-    const auto results = sink.wait_for_stderr("sink: results on tcp://127.0.0.1:", deadline);
-    const auto control = sink.wait_for_stderr("sink: control on tcp://127.0.0.1:", deadline);
+    const auto results = sink.wait_for_stderr("sink info: results on tcp://127.0.0.1:", deadline);
+    const auto control = sink.wait_for_stderr("sink info: control on tcp://127.0.0.1:", deadline);
     ASSERT_TRUE(results && control) << sink.describe();
     EXPECT_NE(results->substr(results->rfind(':')), control->substr(control->rfind(':')));
     EXPECT_TRUE(sink.running()) << sink.describe();

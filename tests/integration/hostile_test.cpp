@@ -311,7 +311,7 @@ TEST(Hostile, SinkDropsAndCountsMalformedMessagesAndTheBatchCompletesExactlyOnce
     EXPECT_EQ(ventilator.wait_for_exit(deadline_in(10s)), 0) << ventilator.describe();
 
     const std::string log = sink.stderr_text();
-    EXPECT_NE(log.find("sink: " + std::to_string(kTasks) + " tasks, 0 failed, 0 lost"),
+    EXPECT_NE(log.find("sink info: " + std::to_string(kTasks) + " tasks, 0 failed, 0 lost"),
               std::string::npos)
         << log;
     EXPECT_GE(malformed_in_summary(log), expected_malformed) << log;

@@ -38,7 +38,7 @@ TEST_P(SignalTest, StopsAWaitingSinkWithStatusThree) {
     Process& sink = pipeline.start_sink();
     interrupt_when_ready(sink, GetParam());
     EXPECT_EQ(sink.wait_for_exit(deadline_in(kPrompt)), 3) << sink.describe();
-    EXPECT_TRUE(sink.wait_for_stderr("sink: warning: interrupted", deadline_in(1s)))
+    EXPECT_TRUE(sink.wait_for_stderr("sink warning: interrupted", deadline_in(1s)))
         << sink.describe();
 }
 
@@ -49,7 +49,7 @@ TEST_P(SignalTest, StopsAWaitingVentilatorWithStatusThree) {
     Process& ventilator = pipeline.start_ventilator(Stdin::data("1\n2\n3\n"));
     interrupt_when_ready(ventilator, GetParam());
     EXPECT_EQ(ventilator.wait_for_exit(deadline_in(kPrompt)), 3) << ventilator.describe();
-    EXPECT_TRUE(ventilator.wait_for_stderr("ventilator: warning: interrupted", deadline_in(1s)))
+    EXPECT_TRUE(ventilator.wait_for_stderr("ventilator warning: interrupted", deadline_in(1s)))
         << ventilator.describe();
 }
 

@@ -85,7 +85,7 @@ wait_for 20 "the launcher to stop" gone "$launcher_pid"
 wait "$launcher_pid"
 check "status 1: a host failed" [ $? -eq 1 ]
 check "the summary lists the failed host" says "$run/launcher.log" '^taskpipe-hosts:   unreachable: '
-check "the good host's worker stopped cleanly" says "$run/launcher.log" '^good: worker: stopped after'
+check "the good host's worker stopped cleanly" says "$run/launcher.log" '^good: [0-9TZ:.-]* worker info: stopped after'
 check "the good host's worker is gone" gone "$good_worker"
 
 # ---- a worker busy with a long task: --stop-timeout stops it at once -------------------------

@@ -13,14 +13,15 @@ constexpr auto kStartupTimeout = std::chrono::seconds(10);
 bool is_wildcard(const std::string& endpoint) { return endpoint.ends_with(":*"); }
 
 // Replaces a wildcard `endpoint` by the one `process` reports on the stderr line that starts
-// with `prefix`.
+// with `prefix` (after the time).
 void resolve(Process& process, const std::string& prefix, std::string& endpoint) {
     if (!is_wildcard(endpoint)) return;
     const auto line = process.wait_for_stderr(prefix, deadline_in(kStartupTimeout));
-    if (!line || !line->starts_with(prefix)) {
+    const auto at = line ? line->find(prefix) : std::string::npos;
+    if (at == std::string::npos) {
         throw std::runtime_error("no '" + prefix + "' line\n" + process.describe());
     }
-    endpoint = line->substr(prefix.size());
+    endpoint = line->substr(at + prefix.size());
 }
 
 void require_resolved(const std::string& endpoint, const char* what) {
@@ -42,8 +43,8 @@ Process& Pipeline::start_sink(const std::vector<std::string>& extra) {
                                      endpoints_.control};
     argv.insert(argv.end(), extra.begin(), extra.end());
     sink_ = std::make_unique<Process>(std::move(argv));
-    resolve(*sink_, "sink: results on ", endpoints_.results);
-    resolve(*sink_, "sink: control on ", endpoints_.control);
+    resolve(*sink_, "sink info: results on ", endpoints_.results);
+    resolve(*sink_, "sink info: control on ", endpoints_.control);
     return *sink_;
 }
 
@@ -53,7 +54,7 @@ Process& Pipeline::start_ventilator(Stdin input, const std::vector<std::string>&
                                      endpoints_.control};
     argv.insert(argv.end(), extra.begin(), extra.end());
     ventilator_ = std::make_unique<Process>(std::move(argv), std::move(input));
-    resolve(*ventilator_, "ventilator: tasks on ", endpoints_.tasks);
+    resolve(*ventilator_, "ventilator info: tasks on ", endpoints_.tasks);
     return *ventilator_;
 }
 

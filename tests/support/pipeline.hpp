@@ -1,8 +1,8 @@
 // A sink, a ventilator and workers wired together, the way a user would start them by hand.
 //
 // Bind endpoints ending in ":*" (the default: tcp loopback) are resolved from the line each
-// program logs once bound ("sink: results on ...", "sink: control on ...", "ventilator: tasks
-// on ..."), after cppzmq's tests that bind a wildcard port and read last_endpoint back: no fixed
+// program logs once bound ("sink info: results on ...", "sink info: control on ...",
+// "ventilator info: tasks on ..."), after cppzmq's tests that bind a wildcard port and read last_endpoint back: no fixed
 // ports, so tests run in parallel. Start the sink before a ventilator or worker that needs one
 // of its wildcard endpoints; with known endpoints (ipc:// in a TempDir) any order works.
 //

@@ -1,6 +1,7 @@
 #include "support/results.hpp"
 
 #include <stdexcept>
+#include <regex>
 #include <unordered_map>
 
 namespace taskpipe::testing {
@@ -30,6 +31,12 @@ std::vector<std::string> split_lines(std::string_view output) {
         output.remove_prefix(end == std::string_view::npos ? output.size() : end + 1);
     }
     return lines;
+}
+
+bool is_log_line(std::string_view line, std::string_view program, std::string_view level) {
+    static const std::regex time(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z )");
+    const std::string head = std::string(program) + " " + std::string(level) + ": ";
+    return std::regex_search(line.begin(), line.end(), time) && line.substr(25).starts_with(head);
 }
 
 Tally tally_lines(std::string_view output, const std::vector<std::string>& expected) {

@@ -22,6 +22,10 @@ struct Tally {
 // Splits `output` into '\n'-terminated lines (a last line without '\n' counts too).
 std::vector<std::string> split_lines(std::string_view output);
 
+// True when `line` is a log line of `program` at `level`, in the form every program logs:
+// "2026-11-24T10:15:02.345Z sink warning: message".
+bool is_log_line(std::string_view line, std::string_view program, std::string_view level);
+
 Tally tally_lines(std::string_view output, const std::vector<std::string>& expected);
 
 // One JSON object per line; throws nlohmann::json::parse_error on a line that is not JSON.
