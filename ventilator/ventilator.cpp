@@ -7,6 +7,7 @@
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
+#include "taskpipe/wall_clock.hpp"
 
 namespace taskpipe {
 
@@ -14,6 +15,7 @@ namespace {
 
 constexpr auto kHelloInterval = std::chrono::seconds(1);
 constexpr auto kWaitingNotice = std::chrono::seconds(3);
+constexpr auto kProgressInterval = std::chrono::seconds(1);
 // A released task waits this long before it is sent again, so that while the capacity the sink
 // reported is out of date (a worker just died) released tasks do not bounce at full speed.
 constexpr auto kReleaseDelay = std::chrono::milliseconds(20);
@@ -82,7 +84,8 @@ void Ventilator::send_control(const Message& message) {
 }
 
 bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
-    const auto bytes = encoder_.encode(Task{batch_, id, entry.attempt, entry.payload});
+    const auto bytes =
+        encoder_.encode(Task{batch_, id, entry.attempt, entry.payload, unix_micros()});
     if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
         return false;  // no worker connected, or every worker's queue is full
     }
@@ -92,7 +95,7 @@ bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
 
 void Ventilator::read_input() {
     try {
-        while (!input_done_ && !unsent_ && ledger_.size() < window()) {
+        while (!input_done_ && !unsent_ && may_read()) {
             std::optional<std::string> record = input_.next();
             if (!record) {
                 if (input_.exhausted()) {
@@ -114,6 +117,11 @@ void Ventilator::read_input() {
         input_done_ = true;
         input_failed_ = true;
     }
+}
+
+bool Ventilator::may_read() const {
+    if (ledger_.size() >= window()) return false;
+    return reorder_window_ == 0 || next_id_ < confirmed_.prefix() + 1 + reorder_window_;
 }
 
 void Ventilator::pump_tasks() {
@@ -185,7 +193,10 @@ void Ventilator::check_deadlines(Clock::time_point now) {
 }
 
 void Ventilator::on_ack(const Ack& ack) {
-    for (std::uint64_t id : ack.ids) acknowledged_ += ledger_.erase(id);
+    for (std::uint64_t id : ack.ids) {
+        acknowledged_ += ledger_.erase(id);
+        if (id < next_id_) confirmed_.insert(id);
+    }
     failed_ += ack.failed.size();
 }
 
@@ -230,6 +241,7 @@ void Ventilator::handle_control() {
         if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
             welcomed_ = true;
             capacity_ = welcome->capacity;
+            reorder_window_ = welcome->reorder_window;
         } else if (const auto* reject = std::get_if<Reject>(&m);
                    reject && reject->batch == batch_) {
             throw StartupError("the sink refused the batch: " + reject->reason);
@@ -244,6 +256,12 @@ void Ventilator::handle_control() {
             malformed_.count("dropped an unexpected message from the sink");
         }
     }
+}
+
+void Ventilator::send_progress(Clock::time_point now) {
+    if (now < next_progress_) return;
+    next_progress_ = now + kProgressInterval;
+    send_control(Progress{batch_, next_id_ - 1, ledger_.size(), resent_});
 }
 
 bool Ventilator::complete() const { return input_done_ && end_sent_ && ledger_.empty(); }
@@ -283,6 +301,7 @@ int Ventilator::run() {
             next_deadline_check_ = now + check_interval;
             if (welcomed_) pump_tasks();
         }
+        if (welcomed_) send_progress(now);
         if (welcomed_ && input_done_ && !end_sent_) {
             send_control(End{batch_, next_id_ - 1});
             end_sent_ = true;
@@ -299,7 +318,7 @@ int Ventilator::run() {
 
         const bool release_due = !released_.empty() && released_.front().not_before <= now;
         const bool want_input =
-            welcomed_ && !input_done_ && !unsent_ && resend_.empty() && ledger_.size() < window();
+            welcomed_ && !input_done_ && !unsent_ && resend_.empty() && may_read();
         const bool want_send = welcomed_ && (unsent_ || !resend_.empty() || release_due);
         auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check_interval);
         if (!released_.empty() && !release_due) {

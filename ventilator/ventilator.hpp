@@ -4,7 +4,9 @@
 // A task with no result whose deadline passes is sent again (attempt + 1); the deadline moves
 // forward whenever the sink reports that a live worker holds the task. A task a worker released
 // (it holds its capacity already) is sent again shortly, without counting an attempt. At most
-// min(window, the live workers' total capacity) tasks are in flight. After max_attempts sends
+// min(window, the live workers' total capacity) tasks are in flight; when the sink keeps input
+// order (Welcome.reorder_window), no task is sent whose id is that window or more above the
+// lowest id the sink has not acknowledged. After max_attempts sends
 // the task is reported lost to the sink. The batch ends when the input has ended and every task
 // is acknowledged or lost. Not thread-safe: one thread runs run().
 #pragma once
@@ -22,6 +24,7 @@
 #include "input.hpp"
 #include "options.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/done_set.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 
@@ -58,6 +61,8 @@ class Ventilator {
     void pump_tasks();
     void read_input();
     void check_deadlines(Clock::time_point now);
+    bool may_read() const;
+    void send_progress(Clock::time_point now);
     bool complete() const;
     int finish();
 
@@ -85,6 +90,9 @@ class Ventilator {
     };
     std::deque<Released> released_;  // handed back by a full worker
     std::uint64_t capacity_ = 0;     // of the live workers, from the sink
+    std::uint64_t reorder_window_ = 0;  // from the sink's Welcome; 0: none
+    DoneSet confirmed_;                 // ids the sink acknowledged
+    Clock::time_point next_progress_;
     Clock::time_point next_deadline_check_;
     Clock::time_point last_heard_from_sink_ = Clock::now();
     bool sink_silent_ = false;

@@ -11,6 +11,7 @@
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
+#include "taskpipe/wall_clock.hpp"
 
 namespace taskpipe {
 
@@ -24,12 +25,6 @@ std::string host_name() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0) return "unknown";
     return name;
-}
-
-std::uint64_t unix_micros() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 SocketOptions task_socket_options(const std::optional<CurveKeys>& curve) {
@@ -161,6 +156,8 @@ Result Worker::make_result(const Running& running) const {
     r.host = host_;
     r.pid = pid_;
     r.started_us = running.started_us;
+    r.sent_us = running.held.task.sent_us;
+    r.input = running.held.task.payload;
     r.duration_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - running.started)
             .count());

@@ -157,6 +157,8 @@ Message decode_task(const msgpack::object& map) {
             t.attempt = as_uint<std::uint32_t>(v, "attempt");
         else if (k == "payload")
             t.payload = as_bytes(v, "payload");
+        else if (k == "sent_us")
+            t.sent_us = as_uint<std::uint64_t>(v, "sent_us");
     });
     req.check();
     if (t.id == 0) malformed("task id 0 (ids start at 1)");
@@ -196,6 +198,10 @@ Message decode_result(const msgpack::object& map) {
             r.started_us = as_uint<std::uint64_t>(v, "started_us");
         else if (k == "duration_us")
             r.duration_us = as_uint<std::uint64_t>(v, "duration_us");
+        else if (k == "input")
+            r.input = as_bytes(v, "input");
+        else if (k == "sent_us")
+            r.sent_us = as_uint<std::uint64_t>(v, "sent_us");
     });
     req.check();
     if (r.id == 0) malformed("result id 0 (ids start at 1)");
@@ -234,6 +240,9 @@ Message decode_batch_only(const msgpack::object& map) {
         if (k == "batch") m.batch = as_uint<std::uint64_t>(v, "batch");
         if constexpr (std::is_same_v<T, Welcome>) {
             if (k == "capacity") m.capacity = as_uint<std::uint64_t>(v, "capacity");
+            if (k == "reorder_window") {
+                m.reorder_window = as_uint<std::uint64_t>(v, "reorder_window");
+            }
         }
         if constexpr (std::is_same_v<T, Reject>) {
             if (k == "reason") m.reason = as_text(v, "reason");
@@ -271,6 +280,40 @@ Message decode_lost(const msgpack::object& map) {
     });
     req.check();
     return l;
+}
+
+Message decode_skip(const msgpack::object& map) {
+    Skip s;
+    Required req{"batch", "ids"};
+    for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
+        req.saw(k);
+        if (k == "batch")
+            s.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "ids")
+            s.ids = as_id_list(v, "ids");
+        else if (k == "failed")
+            s.failed = as_id_list(v, "failed");
+    });
+    req.check();
+    return s;
+}
+
+Message decode_progress(const msgpack::object& map) {
+    Progress m;
+    Required req{"batch"};
+    for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
+        req.saw(k);
+        if (k == "batch")
+            m.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "read")
+            m.read = as_uint<std::uint64_t>(v, "read");
+        else if (k == "in_flight")
+            m.in_flight = as_uint<std::uint64_t>(v, "in_flight");
+        else if (k == "resent")
+            m.resent = as_uint<std::uint64_t>(v, "resent");
+    });
+    req.check();
+    return m;
 }
 
 Message decode_ack(const msgpack::object& map) {
@@ -353,6 +396,8 @@ Message decode_map(const msgpack::object& map) {
     if (type == "reject") return decode_batch_only<Reject>(map);
     if (type == "end") return decode_end(map);
     if (type == "lost") return decode_lost(map);
+    if (type == "skip") return decode_skip(map);
+    if (type == "progress") return decode_progress(map);
     if (type == "ack") return decode_ack(map);
     if (type == "alive") return decode_alive(map);
     if (type == "bye") return decode_batch_only<Bye>(map);
@@ -448,14 +493,15 @@ struct PackVisitor {
     Packer& p;
 
     void operator()(const Task& t) {
-        pack_header(p, 4, "task");
+        pack_header(p, 5, "task");
         pack_field(p, "batch", t.batch);
         pack_field(p, "id", t.id);
         pack_field(p, "attempt", t.attempt);
         pack_bytes(p, "payload", t.payload);
+        pack_field(p, "sent_us", t.sent_us);
     }
     void operator()(const Result& r) {
-        pack_header(p, 13, "result");
+        pack_header(p, r.input ? 15 : 14, "result");
         pack_field(p, "batch", r.batch);
         pack_field(p, "id", r.id);
         pack_field(p, "attempt", r.attempt);
@@ -469,6 +515,8 @@ struct PackVisitor {
         pack_field(p, "pid", r.pid);
         pack_field(p, "started_us", r.started_us);
         pack_field(p, "duration_us", r.duration_us);
+        pack_field(p, "sent_us", r.sent_us);
+        if (r.input) pack_bytes(p, "input", *r.input);
     }
     void operator()(const Heartbeat& h) {
         pack_header(p, 6, "heartbeat");
@@ -506,9 +554,10 @@ struct PackVisitor {
         pack_field(p, "batch", m.batch);
     }
     void operator()(const Welcome& m) {
-        pack_header(p, 2, "welcome");
+        pack_header(p, 3, "welcome");
         pack_field(p, "batch", m.batch);
         pack_field(p, "capacity", m.capacity);
+        pack_field(p, "reorder_window", m.reorder_window);
     }
     void operator()(const Reject& m) {
         pack_header(p, 2, "reject");
@@ -525,6 +574,19 @@ struct PackVisitor {
         pack_field(p, "batch", m.batch);
         pack_field(p, "id", m.id);
         pack_field(p, "attempts", m.attempts);
+    }
+    void operator()(const Skip& m) {
+        pack_header(p, 3, "skip");
+        pack_field(p, "batch", m.batch);
+        pack_field(p, "ids", m.ids);
+        pack_field(p, "failed", m.failed);
+    }
+    void operator()(const Progress& m) {
+        pack_header(p, 4, "progress");
+        pack_field(p, "batch", m.batch);
+        pack_field(p, "read", m.read);
+        pack_field(p, "in_flight", m.in_flight);
+        pack_field(p, "resent", m.resent);
     }
     void operator()(const Ack& m) {
         pack_header(p, 3, "ack");

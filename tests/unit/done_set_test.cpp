@@ -1,9 +1,9 @@
-// The set of task ids that have a result (sink/done_set.hpp).
+// The set of task ids that have a result (common/include/taskpipe/done_set.hpp).
 //
 // "The set is a prefix (every id up to prefix() is done) plus the few ids done out of order
 // above it."
 
-#include "done_set.hpp"
+#include "taskpipe/done_set.hpp"
 
 #include <gtest/gtest.h>
 

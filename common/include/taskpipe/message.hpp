@@ -30,6 +30,7 @@ struct Task {
     std::uint64_t id = 0;
     std::uint32_t attempt = 1;
     std::string payload;
+    std::uint64_t sent_us = 0;  // the ventilator's wall clock when it sent this attempt; 0: unknown
     friend bool operator==(const Task&, const Task&) = default;
 };
 
@@ -59,6 +60,8 @@ struct Result {
     std::uint32_t pid = 0;
     std::uint64_t started_us = 0;   // wall clock when the handler started, microseconds since 1970
     std::uint64_t duration_us = 0;  // how long the handler ran
+    std::optional<std::string> input;  // the task's payload, echoed back (absent: not given)
+    std::uint64_t sent_us = 0;         // the task's sent_us, echoed back (0: unknown)
     friend bool operator==(const Result&, const Result&) = default;
 };
 
@@ -92,6 +95,9 @@ struct Hello {
 struct Welcome {
     std::uint64_t batch = 0;
     std::uint64_t capacity = 0;  // as in Alive
+    // Output is written in input order: do not send a task whose id is reorder_window or more
+    // above the lowest id not yet acknowledged. 0: no limit.
+    std::uint64_t reorder_window = 0;
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
@@ -115,8 +121,26 @@ struct Lost {
     friend bool operator==(const Lost&, const Lost&) = default;
 };
 
-// sink -> ventilator: these tasks have a result (again, for duplicates); `failed` lists those of
-// them whose first result was not ok.
+// ventilator -> sink: these tasks are not sent in this run (a resumed batch's joblog records them
+// as finished); count them as done without output. `failed` lists those that finished unsuccessfully.
+struct Skip {
+    std::uint64_t batch = 0;
+    std::vector<std::uint64_t> ids;
+    std::vector<std::uint64_t> failed;
+    friend bool operator==(const Skip&, const Skip&) = default;
+};
+
+// ventilator -> sink, about once a second: how far the ventilator has got.
+struct Progress {
+    std::uint64_t batch = 0;
+    std::uint64_t read = 0;       // tasks read from the input so far
+    std::uint64_t in_flight = 0;  // sent, not yet acknowledged
+    std::uint64_t resent = 0;     // sends after a liveness timeout, so far
+    friend bool operator==(const Progress&, const Progress&) = default;
+};
+
+// sink -> ventilator: these tasks have a result (again, for duplicates), or the sink has recorded
+// their Lost or Skip; `failed` lists those whose first result was not ok.
 struct Ack {
     std::uint64_t batch = 0;
     std::vector<std::uint64_t> ids;
@@ -140,12 +164,12 @@ struct Bye {
 };
 
 using Message = std::variant<Task, Result, Heartbeat, Release, Hello, Welcome, Reject, End, Lost,
-                             Ack, Alive, Bye>;
+                             Skip, Progress, Ack, Alive, Bye>;
 
 // The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
-// may keep per task, leaving room for the rest of the result.
+// may keep per task, leaving room for the rest of the result (the echoed input among it).
 inline constexpr std::size_t kMaxResultFrame = 32u << 20;
-inline constexpr std::size_t kMaxStdoutBytes = kMaxResultFrame - (1u << 20);
+inline constexpr std::size_t kMaxStdoutBytes = kMaxResultFrame - (2u << 20);
 
 // The largest task payload the ventilator sends and a worker accepts.
 inline constexpr std::size_t kMaxPayloadBytes = 1u << 20;

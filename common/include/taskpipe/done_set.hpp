@@ -1,4 +1,4 @@
-// The set of task ids that have a result, for exactly-once output.
+// A set of task ids (those with a result, for exactly-once output; those acknowledged).
 //
 // Results arrive nearly in id order, so the set is a prefix (every id up to prefix() is done)
 // plus the few ids done out of order above it: memory follows the disorder, not the batch size.
