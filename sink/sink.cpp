@@ -6,6 +6,7 @@
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
+#include "taskpipe/wall_clock.hpp"
 
 namespace taskpipe {
 
@@ -39,6 +40,7 @@ SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
 
 std::string describe_failure(const Result& r) {
     std::string text = "task " + std::to_string(r.id) + " " + to_string(r.status);
+    if (r.status == Status::lost) text += " after " + std::to_string(r.attempt) + " attempts";
     if (r.exit_code) text += " (exit code " + std::to_string(*r.exit_code) + ")";
     if (r.signal) text += " (signal " + std::to_string(*r.signal) + ")";
     if (!r.err.empty()) {
@@ -81,6 +83,7 @@ std::string Sink::control_endpoint() { return last_endpoint(control_); }
 
 void Sink::count_malformed(const std::string& where, const std::string& why) {
     malformed_.count("dropped a malformed message on the " + where + " socket: " + why);
+    stats_.malformed(malformed_.total());
 }
 
 void Sink::send_to_ventilator(const Message& message) {
@@ -103,7 +106,8 @@ void Sink::flush_acks() {
 void Sink::on_result(Result& r) {
     if (batch_ == 0) {
         // Counted with a fixed overhead, so that a flood of empty results is bounded too.
-        const std::size_t size = sizeof(Result) + r.out.size() + r.err.size() + r.host.size();
+        const std::size_t size = sizeof(Result) + r.out.size() + r.err.size() + r.host.size() +
+                                 (r.input ? r.input->size() : 0);
         if (early_bytes_ + size <= kEarlyBytesLimit) {
             early_bytes_ += size;
             early_.push_back(std::move(r));
@@ -111,7 +115,7 @@ void Sink::on_result(Result& r) {
         return;
     }
     if (r.batch != batch_) {
-        ++foreign_;
+        stats_.foreign();
         return;
     }
     if (total_ && r.id > *total_) {
@@ -119,32 +123,35 @@ void Sink::on_result(Result& r) {
         return;
     }
     pending_ack_.ids.push_back(r.id);
-    if (!done_.insert(r.id)) {
-        ++duplicates_;
-    } else {
-        if (r.status != Status::ok) {
-            ++failed_;
-            pending_ack_.failed.push_back(r.id);
-            if (failed_ <= kLoggedOneByOne) log_warning(describe_failure(r));
-        }
-        writer_->write(r);
+    const bool first = done_.insert(r.id);
+    stats_.result(r, first, unix_micros());
+    if (first) {
+        if (r.status != Status::ok) pending_ack_.failed.push_back(r.id);
+        finish_task(r);
     }
     if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
 }
 
+// A task's final outcome (its first result, or lost): written out once.
+void Sink::finish_task(Result& r) {
+    if (r.status != Status::ok && ++failures_reported_ <= kLoggedOneByOne) {
+        log_warning(describe_failure(r));
+    }
+    writer_->write(r);
+}
+
 void Sink::on_lost(const Lost& lost) {
     if (lost.batch != batch_ || lost.id == 0 || (total_ && lost.id > *total_)) return;
+    // Acknowledged like a result, so that the ventilator knows the sink has recorded it.
+    pending_ack_.ids.push_back(lost.id);
     if (!done_.insert(lost.id)) return;
-    ++lost_;
-    log_warning("task " + std::to_string(lost.id) + " lost: no result after " +
-                std::to_string(lost.attempts) + " attempts");
+    stats_.lost();
     Result r;
     r.batch = lost.batch;
     r.id = lost.id;
     r.attempt = lost.attempts;
     r.status = Status::lost;
-    r.exit_code.reset();
-    writer_->write(r);
+    finish_task(r);
 }
 
 std::uint64_t Sink::live_capacity() const {
@@ -157,7 +164,9 @@ std::uint64_t Sink::live_capacity() const {
 }
 
 void Sink::on_heartbeat(const Heartbeat& beat) {
-    WorkerSeen& seen = workers_[beat.host + ":" + std::to_string(beat.pid)];
+    const std::string name = worker_name(beat.host, beat.pid);
+    stats_.heartbeat(name);
+    WorkerSeen& seen = workers_[name];
     seen.last_seen = Clock::now();
     // A worker that does not say its capacity counts for its concurrency (at least 1).
     seen.capacity = beat.draining       ? 0
@@ -214,7 +223,7 @@ void Sink::on_control(const std::string& peer, const Message& message) {
             ventilator_ = peer;
             send_to_ventilator(Welcome{batch_, live_capacity()});
             if (first) {
-                started_ = Clock::now();
+                stats_.batch_started();
                 std::vector<Result> early = std::move(early_);
                 early_.clear();
                 early_bytes_ = 0;
@@ -228,6 +237,7 @@ void Sink::on_control(const std::string& peer, const Message& message) {
     } else if (const auto* end = std::get_if<End>(&message)) {
         if (end->batch == batch_ && !total_) {
             total_ = end->total;
+            stats_.total_known(end->total);
             // Results for ids past the end (forged, or from a confused peer) came before the
             // total was known; they must not stand in for tasks of the batch.
             const std::uint64_t beyond = done_.erase_above(end->total);
@@ -238,6 +248,8 @@ void Sink::on_control(const std::string& peer, const Message& message) {
         }
     } else if (const auto* lost = std::get_if<Lost>(&message)) {
         on_lost(*lost);
+    } else if (const auto* progress = std::get_if<Progress>(&message)) {
+        if (progress->batch == batch_) stats_.progress(*progress);
     } else if (const auto* bye = std::get_if<Bye>(&message)) {
         if (bye->batch == batch_) bye_ = true;
     } else {
@@ -269,18 +281,24 @@ void Sink::receive_control() {
 }
 
 void Sink::log_summary() {
-    const double seconds = std::chrono::duration<double>(completed_at_ - started_).count();
+    const StatsSnapshot stats = stats_.snapshot();
     const std::uint64_t total = total_.value_or(done_.size());
     char rate[64];
-    std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", seconds,
-                  seconds > 0 ? static_cast<double>(total) / seconds : 0.0);
-    std::string line = std::to_string(total) + " tasks, " + std::to_string(failed_) + " failed, " +
-                       std::to_string(lost_) + " lost, " + rate + ", " +
-                       std::to_string(workers_.size()) + " workers";
-    if (duplicates_ > 0) line += ", " + std::to_string(duplicates_) + " duplicate results dropped";
-    if (foreign_ > 0) line += ", " + std::to_string(foreign_) + " results of other batches dropped";
-    if (malformed_.total() > 0) {
-        line += ", " + std::to_string(malformed_.total()) + " malformed messages dropped";
+    std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", stats.elapsed_s,
+                  stats.elapsed_s > 0 ? static_cast<double>(stats.finished()) / stats.elapsed_s
+                                      : 0.0);
+    std::string line = std::to_string(total) + " tasks, " +
+                       std::to_string(stats.unsuccessful() - stats.count(Status::lost)) +
+                       " failed, " + std::to_string(stats.count(Status::lost)) + " lost, " + rate +
+                       ", " + std::to_string(stats.workers.size()) + " workers";
+    if (stats.duplicates > 0) {
+        line += ", " + std::to_string(stats.duplicates) + " duplicate results dropped";
+    }
+    if (stats.foreign > 0) {
+        line += ", " + std::to_string(stats.foreign) + " results of other batches dropped";
+    }
+    if (stats.malformed > 0) {
+        line += ", " + std::to_string(stats.malformed) + " malformed messages dropped";
     }
     log_info(line);
 }
@@ -301,6 +319,7 @@ int Sink::run() {
         if (!finished && complete()) {
             finished = true;
             completed_at_ = Clock::now();
+            stats_.batch_finished();
             log_summary();
         }
         if (finished && (bye_ || Clock::now() - completed_at_ >= options_.bye_timeout)) break;
@@ -319,7 +338,8 @@ int Sink::run() {
                             : "; the ventilator had not finished reading its input"));
         return kExitInterrupted;
     }
-    return failed_ + lost_ > 0 ? kExitTasksFailed : kExitOk;
+    const StatsSnapshot stats = stats_.snapshot();
+    return stats.unsuccessful() + stats.skipped_failed > 0 ? kExitTasksFailed : kExitOk;
 }
 
 }  // namespace taskpipe

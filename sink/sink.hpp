@@ -18,9 +18,10 @@
 
 #include <zmq.hpp>
 
-#include "done_set.hpp"
+#include "taskpipe/done_set.hpp"
 #include "options.hpp"
 #include "output.hpp"
+#include "stats.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
@@ -46,6 +47,7 @@ class Sink {
     void receive_control();
     void on_result(Result& result);
     void on_lost(const Lost& lost);
+    void finish_task(Result& result);
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const Release& release);
     std::uint64_t live_capacity() const;
@@ -77,15 +79,12 @@ class Sink {
         std::uint32_t capacity = 0;
         Clock::time_point last_seen;
     };
-    std::unordered_map<std::string, WorkerSeen> workers_;  // by "host:pid"
-    Clock::time_point started_;
+    std::unordered_map<std::string, WorkerSeen> workers_;  // by worker_name()
     Clock::time_point completed_at_;
     Clock::time_point next_sink_beat_;
 
-    std::uint64_t failed_ = 0;
-    std::uint64_t lost_ = 0;
-    std::uint64_t duplicates_ = 0;
-    std::uint64_t foreign_ = 0;
+    Stats stats_;
+    std::uint64_t failures_reported_ = 0;
     MalformedLog malformed_;
 };
 

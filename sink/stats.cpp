@@ -1,0 +1,108 @@
+#include "stats.hpp"
+
+#include <numeric>
+
+namespace taskpipe {
+
+namespace {
+
+// A worker heard from within this long counts as live.
+constexpr auto kLiveWindow = std::chrono::seconds(5);
+
+}  // namespace
+
+std::string worker_name(const std::string& host, std::uint32_t pid) {
+    if (host.empty()) return {};
+    return host + ":" + std::to_string(pid);
+}
+
+std::uint64_t StatsSnapshot::finished() const {
+    return std::accumulate(by_status.begin(), by_status.end(), std::uint64_t{0});
+}
+
+std::size_t StatsSnapshot::live_workers() const {
+    std::size_t live = 0;
+    for (const auto& [name, worker] : workers) live += worker.live ? 1 : 0;
+    return live;
+}
+
+void Stats::batch_started() {
+    std::lock_guard lock(mutex_);
+    if (!started_) started_ = Clock::now();
+}
+
+void Stats::batch_finished() {
+    std::lock_guard lock(mutex_);
+    if (!finished_) finished_ = Clock::now();
+}
+
+void Stats::total_known(std::uint64_t total) {
+    std::lock_guard lock(mutex_);
+    data_.total = total;
+    data_.read = std::max(data_.read, total);
+}
+
+void Stats::progress(const Progress& p) {
+    std::lock_guard lock(mutex_);
+    data_.read = std::max(data_.read, p.read);
+    data_.in_flight = p.in_flight;
+    data_.resent = p.resent;
+}
+
+void Stats::result(const Result& r, bool first, std::uint64_t received_us) {
+    std::lock_guard lock(mutex_);
+    ++data_.received;
+    const std::string name = worker_name(r.host, r.pid);
+    WorkerStats* worker = name.empty() ? nullptr : &data_.workers[name];
+    if (worker) worker->last_seen = Clock::now();
+    if (!first) {
+        ++data_.duplicates;
+        return;
+    }
+    ++data_.by_status[static_cast<std::size_t>(r.status)];
+    if (r.sent_us != 0) data_.latency.add(received_us > r.sent_us ? received_us - r.sent_us : 0);
+    if (worker) {
+        ++worker->tasks;
+        worker->failed += r.status == Status::ok ? 0 : 1;
+        worker->busy_us += r.duration_us;
+    }
+}
+
+void Stats::lost() {
+    std::lock_guard lock(mutex_);
+    ++data_.by_status[static_cast<std::size_t>(Status::lost)];
+}
+
+void Stats::skipped(std::uint64_t count, std::uint64_t failed) {
+    std::lock_guard lock(mutex_);
+    data_.skipped += count;
+    data_.skipped_failed += failed;
+}
+
+void Stats::heartbeat(const std::string& worker) {
+    std::lock_guard lock(mutex_);
+    data_.workers[worker].last_seen = Clock::now();
+}
+
+void Stats::foreign() {
+    std::lock_guard lock(mutex_);
+    ++data_.foreign;
+}
+
+void Stats::malformed(std::uint64_t total) {
+    std::lock_guard lock(mutex_);
+    data_.malformed = total;
+}
+
+StatsSnapshot Stats::snapshot() const {
+    const auto now = Clock::now();
+    std::lock_guard lock(mutex_);
+    StatsSnapshot copy = data_;
+    if (started_) {
+        copy.elapsed_s = std::chrono::duration<double>(finished_.value_or(now) - *started_).count();
+    }
+    for (auto& [name, worker] : copy.workers) worker.live = now - worker.last_seen < kLiveWindow;
+    return copy;
+}
+
+}  // namespace taskpipe
