@@ -40,7 +40,9 @@ SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
 
 std::string describe_failure(const Result& r) {
     std::string text = "task " + std::to_string(r.id) + " " + to_string(r.status);
-    if (r.status == Status::lost) text += " after " + std::to_string(r.attempt) + " attempts";
+    if (r.status == Status::lost) {
+        return text + ": no result after " + std::to_string(r.attempt) + " attempts";
+    }
     if (r.exit_code) text += " (exit code " + std::to_string(*r.exit_code) + ")";
     if (r.signal) text += " (signal " + std::to_string(*r.signal) + ")";
     if (!r.err.empty()) {
