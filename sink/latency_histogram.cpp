@@ -24,7 +24,8 @@ void LatencyHistogram::add(std::uint64_t micros) {
     ++fine_[fine_index(micros)];
     const double seconds = static_cast<double>(micros) / 1e6;
     const auto bound = std::lower_bound(kBucketBounds.begin(), kBucketBounds.end(), seconds);
-    if (bound != kBucketBounds.end()) ++coarse_[static_cast<std::size_t>(bound - kBucketBounds.begin())];
+    if (bound != kBucketBounds.end())
+        ++coarse_[static_cast<std::size_t>(bound - kBucketBounds.begin())];
     ++count_;
     sum_ += micros;
 }

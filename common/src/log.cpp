@@ -70,8 +70,8 @@ void log(LogLevel level, std::string_view message) {
     const std::string_view name = kLevelNames[static_cast<std::size_t>(level)];
     std::lock_guard lock(g_mutex);
     std::string line;
-    line.reserve(kClearLine.size() + time.size() + g_program.size() + name.size() +
-                 message.size() + g_status.size() + 5);
+    line.reserve(kClearLine.size() + time.size() + g_program.size() + name.size() + message.size() +
+                 g_status.size() + 5);
     if (!g_status.empty()) line.append(kClearLine);
     line.append(time).append(" ").append(g_program).append(" ").append(name).append(": ");
     line.append(message).push_back('\n');

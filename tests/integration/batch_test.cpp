@@ -58,7 +58,8 @@ TEST(Batch, TenThousandTasksThroughThreeWorkersYieldEachResultExactlyOnce) {
     const auto deadline = deadline_in(90s);
     ASSERT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
     EXPECT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
-    EXPECT_NE(sink.stderr_text().find("sink info: 10000 tasks, 0 failed, 0 lost"), std::string::npos)
+    EXPECT_NE(sink.stderr_text().find("sink info: 10000 tasks, 0 failed, 0 lost"),
+              std::string::npos)
         << sink.stderr_text();
 
     const Tally tally = tally_lines(sink.stdout_text(), payloads);

@@ -2,9 +2,10 @@
 //
 // Bind endpoints ending in ":*" (the default: tcp loopback) are resolved from the line each
 // program logs once bound ("sink info: results on ...", "sink info: control on ...",
-// "ventilator info: tasks on ..."), after cppzmq's tests that bind a wildcard port and read last_endpoint back: no fixed
-// ports, so tests run in parallel. Start the sink before a ventilator or worker that needs one
-// of its wildcard endpoints; with known endpoints (ipc:// in a TempDir) any order works.
+// "ventilator info: tasks on ..."), after cppzmq's tests that bind a wildcard port and read
+// last_endpoint back: no fixed ports, so tests run in parallel. Start the sink before a ventilator
+// or worker that needs one of its wildcard endpoints; with known endpoints (ipc:// in a TempDir)
+// any order works.
 //
 // Lifetime: the Pipeline owns its processes; destroying it kills whatever still runs. The
 // references it returns live as long as the Pipeline. Not thread-safe.

@@ -1,7 +1,7 @@
 #include "support/results.hpp"
 
-#include <stdexcept>
 #include <regex>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace taskpipe::testing {
