@@ -1,8 +1,10 @@
 #include "input.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -33,6 +35,28 @@ InputReader::~InputReader() {
         ::close(fd_);
     else if (original_flags_ >= 0)
         fcntl(fd_, F_SETFL, original_flags_);  // stdin is shared
+}
+
+std::optional<std::uint64_t> InputReader::count_remaining() const {
+    struct stat info {};
+    if (fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+    off_t offset = lseek(fd_, 0, SEEK_CUR);
+    if (offset < 0) return std::nullopt;
+    offset -= static_cast<off_t>(buffer_.size() - start_);  // read ahead but not yet returned
+    std::string chunk(1 << 20, '\0');
+    std::uint64_t records = 0;
+    char last = delimiter_;
+    for (;;) {
+        const ssize_t n = pread(fd_, chunk.data(), chunk.size(), offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::nullopt;
+        if (n == 0) break;
+        const auto end = chunk.begin() + n;
+        records += static_cast<std::uint64_t>(std::count(chunk.begin(), end, delimiter_));
+        last = chunk[static_cast<std::size_t>(n) - 1];
+        offset += n;
+    }
+    return records + (last != delimiter_ ? 1 : 0);  // a last record without its delimiter
 }
 
 InputReader InputReader::open(const std::string& path, char delimiter, std::size_t max_record) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -34,6 +35,11 @@ class InputReader {
     // Reads what is available now. Throws std::runtime_error on a read error or an over-long
     // record.
     Fill fill();
+
+    // How many records the input holds from where it stands now, when it is a regular file
+    // (counted once, without keeping them); nothing for a pipe or a terminal. A file that
+    // changes while it is read makes this an estimate.
+    std::optional<std::uint64_t> count_remaining() const;
 
     // True once the input has ended and every buffered record has been returned.
     bool exhausted() const { return eof_ && start_ >= buffer_.size(); }

@@ -71,6 +71,7 @@ Ventilator::Ventilator(const VentilatorOptions& options)
                  " public keys may connect (this program's own included)");
     }
     if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
+    expected_ = input_.count_remaining().value_or(0);
 }
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
@@ -261,7 +262,7 @@ void Ventilator::handle_control() {
 void Ventilator::send_progress(Clock::time_point now) {
     if (now < next_progress_) return;
     next_progress_ = now + kProgressInterval;
-    send_control(Progress{batch_, next_id_ - 1, ledger_.size(), resent_});
+    send_control(Progress{batch_, next_id_ - 1, ledger_.size(), resent_, expected_});
 }
 
 bool Ventilator::complete() const { return input_done_ && end_sent_ && ledger_.empty(); }

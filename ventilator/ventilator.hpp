@@ -88,11 +88,12 @@ class Ventilator {
         std::uint64_t id;
         Clock::time_point not_before;
     };
-    std::deque<Released> released_;  // handed back by a full worker
-    std::uint64_t capacity_ = 0;     // of the live workers, from the sink
+    std::deque<Released> released_;     // handed back by a full worker
+    std::uint64_t capacity_ = 0;        // of the live workers, from the sink
     std::uint64_t reorder_window_ = 0;  // from the sink's Welcome; 0: none
     DoneSet confirmed_;                 // ids the sink acknowledged
     Clock::time_point next_progress_;
+    std::uint64_t expected_ = 0;  // records in the input, when it is a file; 0: unknown
     Clock::time_point next_deadline_check_;
     Clock::time_point last_heard_from_sink_ = Clock::now();
     bool sink_silent_ = false;

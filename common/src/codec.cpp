@@ -311,6 +311,8 @@ Message decode_progress(const msgpack::object& map) {
             m.in_flight = as_uint<std::uint64_t>(v, "in_flight");
         else if (k == "resent")
             m.resent = as_uint<std::uint64_t>(v, "resent");
+        else if (k == "expected")
+            m.expected = as_uint<std::uint64_t>(v, "expected");
     });
     req.check();
     return m;
@@ -582,11 +584,12 @@ struct PackVisitor {
         pack_field(p, "failed", m.failed);
     }
     void operator()(const Progress& m) {
-        pack_header(p, 4, "progress");
+        pack_header(p, 5, "progress");
         pack_field(p, "batch", m.batch);
         pack_field(p, "read", m.read);
         pack_field(p, "in_flight", m.in_flight);
         pack_field(p, "resent", m.resent);
+        pack_field(p, "expected", m.expected);
     }
     void operator()(const Ack& m) {
         pack_header(p, 3, "ack");

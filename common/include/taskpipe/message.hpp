@@ -122,7 +122,8 @@ struct Lost {
 };
 
 // ventilator -> sink: these tasks are not sent in this run (a resumed batch's joblog records them
-// as finished); count them as done without output. `failed` lists those that finished unsuccessfully.
+// as finished); count them as done without output. `failed` lists those that finished
+// unsuccessfully.
 struct Skip {
     std::uint64_t batch = 0;
     std::vector<std::uint64_t> ids;
@@ -136,6 +137,7 @@ struct Progress {
     std::uint64_t read = 0;       // tasks read from the input so far
     std::uint64_t in_flight = 0;  // sent, not yet acknowledged
     std::uint64_t resent = 0;     // sends after a liveness timeout, so far
+    std::uint64_t expected = 0;   // records the whole input holds, if counted (a file); 0: unknown
     friend bool operator==(const Progress&, const Progress&) = default;
 };
 
