@@ -9,6 +9,10 @@ namespace taskpipe {
 Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     Parsed<SinkOptions> parsed;
     SinkOptions& o = parsed.options;
+    // Parsed as signed numbers: Boost would read "-1" into an unsigned as a huge value.
+    long long reorder_window = static_cast<long long>(o.reorder_window);
+    long long show_failures = static_cast<long long>(o.show_failures);
+    double progress_seconds = 5.0;
     po::options_description options("Options");
     auto add = options.add_options();
     add("bind,b", po::value(&o.bind)->default_value(o.bind),
@@ -17,6 +21,21 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         "endpoint the ventilator connects to");
     add("jsonl,j", po::bool_switch(&o.jsonl),
         "write one JSON object per result instead of each task's stdout");
+    add("tag", po::bool_switch(&o.tag),
+        "prefix each line of a task's output with its input and a tab (like parallel --tag)");
+    add("keep-order,k", po::bool_switch(&o.keep_order),
+        "write results in input order, not completion order");
+    add("reorder-window", po::value(&reorder_window)->default_value(reorder_window),
+        "with -k: most tasks sent past the oldest unfinished one (bounds the results held "
+        "back)");
+    add("results", po::value(&o.results_dir),
+        "also store each task's input, stdout, stderr and result.json in DIR/<id>/");
+    add("stats", po::value(&o.stats_file), "write the end summary to FILE as JSON");
+    add("quiet,q", po::bool_switch(&o.quiet), "no progress line or progress log lines");
+    add("progress-interval", po::value(&progress_seconds)->default_value(progress_seconds),
+        "seconds between progress log lines when stderr is not a terminal");
+    add("show-failures", po::value(&show_failures)->default_value(show_failures),
+        "failed tasks logged one by one with the end of their stderr");
     add_curve_options(options, o.curve, kSinkCurveRoles);
     po::variables_map values;
     parsed.early_output =
@@ -25,6 +44,19 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.control, EndpointUse::bind)) throw UsageError(*error);
     check_curve_options(o.curve, kSinkCurveRoles);
+    if (o.tag && o.jsonl) {
+        throw UsageError("--tag is for raw output; --jsonl already gives each task's \"input\"");
+    }
+    if (reorder_window < 1 || reorder_window > 10'000'000) {
+        throw UsageError("--reorder-window must be between 1 and 10000000");
+    }
+    o.reorder_window = static_cast<std::uint64_t>(reorder_window);
+    if (show_failures < 0) throw UsageError("--show-failures must not be negative");
+    o.show_failures = static_cast<std::uint64_t>(show_failures);
+    if (!(progress_seconds >= 0.1) || progress_seconds > 86400.0) {
+        throw UsageError("--progress-interval must be between 0.1 and 86400 seconds");
+    }
+    o.progress_interval = std::chrono::milliseconds(static_cast<long>(progress_seconds * 1000.0));
     // Two binds to port * get two different ports; any other repeat would collide.
     if (o.bind == o.control && !o.bind.ends_with(":*")) {
         throw UsageError("--bind and --control must differ");

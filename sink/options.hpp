@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "taskpipe/curve_options.hpp"
@@ -13,8 +14,16 @@ struct SinkOptions {
     std::string bind = "tcp://*:5558";     // PULL socket the workers push results to
     std::string control = "tcp://*:5559";  // ROUTER socket the ventilator connects to
     bool jsonl = false;                    // one JSON object per result instead of raw stdout
-    std::chrono::milliseconds bye_timeout{3000};  // wait for the ventilator's Bye at the end
-    CurveFiles curve;                             // --curve-*: off unless --curve-key is given
+    bool tag = false;                      // raw output lines prefixed with the input and a tab
+    bool keep_order = false;               // -k: results in input order
+    std::uint64_t reorder_window = 10000;  // with -k: most results held back waiting for one
+    std::string results_dir;               // --results: each task's output as files; "" off
+    std::string stats_file;                // --stats: the end summary as JSON; "" off
+    bool quiet = false;                    // no progress report
+    std::chrono::milliseconds progress_interval{5000};  // progress log lines off a terminal
+    std::uint64_t show_failures = 10;                   // failed tasks logged with their stderr
+    std::chrono::milliseconds bye_timeout{3000};        // wait for the ventilator's Bye at the end
+    CurveFiles curve;  // --curve-*: off unless --curve-key is given
 };
 
 // The sink is a CURVE server on both its sockets.

@@ -44,6 +44,24 @@ class RawWriter : public ResultWriter {
     void write(const Result& result) override { append(result.out); }
 };
 
+class TaggedWriter : public ResultWriter {
+  public:
+    explicit TaggedWriter(int fd) : ResultWriter(fd) {}
+    void write(const Result& result) override {
+        const std::string_view tag = result.input ? std::string_view(*result.input) : "";
+        std::string_view rest = result.out;
+        while (!rest.empty()) {
+            const auto end = rest.find('\n');
+            const std::string_view line = rest.substr(0, end);
+            append(tag);
+            append("\t");
+            append(line);
+            append("\n");  // a last line without one gets one, as with parallel --tag
+            rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+        }
+    }
+};
+
 class JsonLinesWriter : public ResultWriter {
   public:
     explicit JsonLinesWriter(int fd) : ResultWriter(fd) {}
@@ -68,6 +86,7 @@ std::string result_to_json(const Result& r) {
                                  : nlohmann::json(r.host + ":" + std::to_string(r.pid));
     j["attempt"] = r.attempt;
     j["duration_s"] = static_cast<double>(r.duration_us) / 1e6;
+    if (r.input) put_bytes(j, "input", *r.input);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -90,8 +109,15 @@ void ResultWriter::flush() {
     buffer_.clear();
 }
 
-std::unique_ptr<ResultWriter> ResultWriter::make(bool jsonl, int fd) {
-    if (jsonl) return std::make_unique<JsonLinesWriter>(fd);
+std::unique_ptr<ResultWriter> ResultWriter::make(Format format, int fd) {
+    switch (format) {
+        case Format::jsonl:
+            return std::make_unique<JsonLinesWriter>(fd);
+        case Format::tagged:
+            return std::make_unique<TaggedWriter>(fd);
+        case Format::raw:
+            break;
+    }
     return std::make_unique<RawWriter>(fd);
 }
 

@@ -1,7 +1,8 @@
 // How the sink writes results to stdout.
 //
-// Raw: each task's stdout bytes, whole, one task after another in completion order (GNU
-// parallel's grouping). JSON lines: one object per result (see README.md for the fields).
+// Raw: each task's stdout bytes, whole, one task after another (GNU parallel's grouping); with
+// tagging, each line of it prefixed with the task's input and a tab (parallel --tag). JSON
+// lines: one object per result (see README.md for the fields).
 // Output is buffered and written with write(2) when flush() is called or the buffer is large,
 // so that a burst of results costs one system call, not one per task.
 #pragma once
@@ -21,7 +22,8 @@ class ResultWriter {
     // Writes out everything buffered. Throws std::system_error when stdout fails (EPIPE...).
     void flush();
 
-    static std::unique_ptr<ResultWriter> make(bool jsonl, int fd);
+    enum class Format { raw, tagged, jsonl };
+    static std::unique_ptr<ResultWriter> make(Format format, int fd);
 
   protected:
     explicit ResultWriter(int fd) : fd_(fd) {}

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <system_error>
 
+#include "summary.hpp"
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
@@ -12,7 +13,8 @@ namespace taskpipe {
 
 namespace {
 
-constexpr std::uint64_t kLoggedOneByOne = 10;  // failed tasks logged one by one
+constexpr std::size_t kStderrLinesShown = 5;  // of a failed task, the last lines
+constexpr std::size_t kShownLineBytes = 200;  // each cut to this
 constexpr std::size_t kEarlyBytesLimit = 64u << 20;
 constexpr int kReceiveBurst = 4096;  // results taken before the control socket is looked at
 // The sink tells the ventilator it is alive at least this often (an empty Alive), so that a
@@ -38,6 +40,16 @@ SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
     return o;
 }
 
+// `bytes` cut to `limit` bytes, with control characters shown as '?': fit for one log line.
+std::string printable(std::string_view bytes, std::size_t limit) {
+    std::string text(bytes.substr(0, limit));
+    for (char& c : text) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = c == '\t' ? ' ' : '?';
+    }
+    if (bytes.size() > limit) text += "...";
+    return text;
+}
+
 std::string describe_failure(const Result& r) {
     std::string text = "task " + std::to_string(r.id) + " " + to_string(r.status);
     if (r.status == Status::lost) {
@@ -45,15 +57,27 @@ std::string describe_failure(const Result& r) {
     }
     if (r.exit_code) text += " (exit code " + std::to_string(*r.exit_code) + ")";
     if (r.signal) text += " (signal " + std::to_string(*r.signal) + ")";
-    if (!r.err.empty()) {
-        std::string_view last = r.err;
-        while (!last.empty() && last.back() == '\n') last.remove_suffix(1);
-        if (const auto nl = last.rfind('\n'); nl != std::string_view::npos) {
-            last.remove_prefix(nl + 1);
-        }
-        text += ": " + std::string(last.substr(0, 200));
-    }
+    if (!r.host.empty()) text += " on " + worker_name(r.host, r.pid);
+    if (r.input) text += ", input: " + printable(*r.input, kShownLineBytes);
     return text;
+}
+
+// The last lines of a failed task's stderr, each cut to one log line.
+std::vector<std::string> stderr_tail(std::string_view err) {
+    while (!err.empty() && err.back() == '\n') err.remove_suffix(1);
+    std::vector<std::string> lines;
+    while (!err.empty() && lines.size() < kStderrLinesShown) {
+        const auto nl = err.rfind('\n');
+        const std::string_view line = nl == std::string_view::npos ? err : err.substr(nl + 1);
+        lines.insert(lines.begin(), printable(line, kShownLineBytes));
+        err.remove_suffix(nl == std::string_view::npos ? err.size() : line.size() + 1);
+    }
+    return lines;
+}
+
+ResultWriter::Format output_format(const SinkOptions& o) {
+    if (o.jsonl) return ResultWriter::Format::jsonl;
+    return o.tag ? ResultWriter::Format::tagged : ResultWriter::Format::raw;
 }
 
 }  // namespace
@@ -68,7 +92,9 @@ Sink::Sink(const SinkOptions& options, int output_fd)
                            options.bind)),
       control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(curve_),
                            options.control)),
-      writer_(ResultWriter::make(options.jsonl, output_fd)) {
+      writer_(ResultWriter::make(output_format(options), output_fd)),
+      progress_(ProgressReport::choose(options.quiet), options.progress_interval) {
+    if (!options.results_dir.empty()) results_dir_.emplace(options.results_dir);
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
     if (curve_) {
@@ -97,7 +123,16 @@ void Sink::send_to_ventilator(const Message& message) {
     (void)control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
 }
 
+void Sink::flush_output() {
+    advance_ordered_output();
+    writer_->flush();
+}
+
 void Sink::flush_acks() {
+    // A result is acknowledged only once its output has reached the kernel (so it survives a
+    // crash of the sink) and, with --keep-order, the output has moved past it: the ventilator's
+    // reorder window counts from the acknowledged ids.
+    flush_output();
     if (pending_ack_.ids.empty()) return;
     pending_ack_.batch = batch_;
     send_to_ventilator(pending_ack_);
@@ -124,6 +159,12 @@ void Sink::on_result(Result& r) {
         count_malformed("results", "task id " + std::to_string(r.id) + " is beyond the batch");
         return;
     }
+    if (options_.keep_order && r.id >= next_out_ + options_.reorder_window) {
+        // Never from a ventilator that keeps the window; not acknowledged, so sent again later.
+        count_malformed("results",
+                        "task id " + std::to_string(r.id) + " is beyond the reorder window");
+        return;
+    }
     pending_ack_.ids.push_back(r.id);
     const bool first = done_.insert(r.id);
     stats_.result(r, first, unix_micros());
@@ -134,12 +175,46 @@ void Sink::on_result(Result& r) {
     if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
 }
 
-// A task's final outcome (its first result, or lost): written out once.
+// A task's final outcome (its first result, or lost): reported at once, written out once.
 void Sink::finish_task(Result& r) {
-    if (r.status != Status::ok && ++failures_reported_ <= kLoggedOneByOne) {
-        log_warning(describe_failure(r));
+    if (r.status != Status::ok) report_failure(r);
+    if (!options_.keep_order) {
+        emit(r);
+        return;
     }
+    held_.emplace(r.id, std::move(r));
+    advance_ordered_output();
+}
+
+void Sink::report_failure(const Result& r) {
+    ++failures_reported_;
+    if (failures_reported_ > options_.show_failures) {
+        if (failures_reported_ == options_.show_failures + 1) {
+            log_warning(
+                "more tasks failed; they are not logged one by one (see --jsonl, "
+                "--joblog or --results for each one)");
+        }
+        return;
+    }
+    log_warning(describe_failure(r));
+    for (const std::string& line : stderr_tail(r.err)) log_warning("  stderr: " + line);
+}
+
+void Sink::emit(const Result& r) {
     writer_->write(r);
+    if (results_dir_) results_dir_->write(r);
+}
+
+void Sink::advance_ordered_output() {
+    if (!options_.keep_order) return;
+    // Ids below next_out_ are written; an id in done_ without a held result was skipped.
+    while (done_.contains(next_out_)) {
+        if (auto it = held_.find(next_out_); it != held_.end()) {
+            emit(it->second);
+            held_.erase(it);
+        }
+        ++next_out_;
+    }
 }
 
 void Sink::on_lost(const Lost& lost) {
@@ -223,7 +298,8 @@ void Sink::on_control(const std::string& peer, const Message& message) {
             const bool first = batch_ == 0;
             batch_ = hello->batch;
             ventilator_ = peer;
-            send_to_ventilator(Welcome{batch_, live_capacity()});
+            send_to_ventilator(Welcome{batch_, live_capacity(),
+                                       options_.keep_order ? options_.reorder_window : 0});
             if (first) {
                 stats_.batch_started();
                 std::vector<Result> early = std::move(early_);
@@ -284,25 +360,19 @@ void Sink::receive_control() {
 
 void Sink::log_summary() {
     const StatsSnapshot stats = stats_.snapshot();
-    const std::uint64_t total = total_.value_or(done_.size());
-    char rate[64];
-    std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", stats.elapsed_s,
-                  stats.elapsed_s > 0 ? static_cast<double>(stats.finished()) / stats.elapsed_s
-                                      : 0.0);
-    std::string line = std::to_string(total) + " tasks, " +
-                       std::to_string(stats.unsuccessful() - stats.count(Status::lost)) +
-                       " failed, " + std::to_string(stats.count(Status::lost)) + " lost, " + rate +
-                       ", " + std::to_string(stats.workers.size()) + " workers";
-    if (stats.duplicates > 0) {
-        line += ", " + std::to_string(stats.duplicates) + " duplicate results dropped";
+    for (const std::string& line : summary_lines(stats, total_.value_or(done_.size()))) {
+        log_info(line);
     }
-    if (stats.foreign > 0) {
-        line += ", " + std::to_string(stats.foreign) + " results of other batches dropped";
+}
+
+void Sink::write_stats_file(bool complete) {
+    if (options_.stats_file.empty()) return;
+    try {
+        write_json_file(options_.stats_file,
+                        summary_json(stats_.snapshot(), total_.value_or(done_.size()), complete));
+    } catch (const std::system_error& e) {
+        log_error(std::string("--stats: ") + e.what());
     }
-    if (stats.malformed > 0) {
-        line += ", " + std::to_string(stats.malformed) + " malformed messages dropped";
-    }
-    log_info(line);
 }
 
 int Sink::run() {
@@ -313,8 +383,8 @@ int Sink::run() {
         if (zap_) zap_->check();
         receive_results();
         receive_control();
-        writer_->flush();
         flush_acks();
+        if (batch_ != 0 && !finished) progress_.update(stats_, Clock::now());
         if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
             send_to_ventilator(Alive{batch_, {}, live_capacity()});  // the sink's own heartbeat
         }
@@ -322,7 +392,9 @@ int Sink::run() {
             finished = true;
             completed_at_ = Clock::now();
             stats_.batch_finished();
+            progress_.finish();
             log_summary();
+            write_stats_file(true);
         }
         if (finished && (bye_ || Clock::now() - completed_at_ >= options_.bye_timeout)) break;
         items = {
@@ -335,6 +407,9 @@ int Sink::run() {
     if (!finished) {
         writer_->flush();
         completed_at_ = Clock::now();
+        stats_.batch_finished();
+        progress_.finish();
+        write_stats_file(false);
         log_warning("interrupted: " + std::to_string(done_.size()) + " results written" +
                     (total_ ? " of " + std::to_string(*total_) + " tasks"
                             : "; the ventilator had not finished reading its input"));

@@ -5,11 +5,15 @@
 // are held (up to a byte limit), results of other batches and duplicates are dropped (and
 // acknowledged again, so the ventilator stops re-sending). The batch is complete when the
 // ventilator's End has given the total and every id from 1 to total has a result or was
-// reported lost. Not thread-safe: one thread runs run().
+// reported lost or skipped. With --keep-order, output waits for the lowest unwritten id; the
+// ventilator, told the reorder window in Welcome, never sends a task the window or more past it,
+// so at most that many results are held. Not thread-safe: one thread runs run() (the metrics
+// server only reads the Stats).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,11 +22,13 @@
 
 #include <zmq.hpp>
 
-#include "taskpipe/done_set.hpp"
 #include "options.hpp"
 #include "output.hpp"
+#include "progress.hpp"
+#include "results_dir.hpp"
 #include "stats.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/done_set.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 
@@ -48,11 +54,16 @@ class Sink {
     void on_result(Result& result);
     void on_lost(const Lost& lost);
     void finish_task(Result& result);
+    void report_failure(const Result& result);
+    void emit(const Result& result);
+    void advance_ordered_output();
+    void write_stats_file(bool complete);
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const Release& release);
     std::uint64_t live_capacity() const;
     void on_control(const std::string& peer, const Message& message);
     void send_to_ventilator(const Message& message);
+    void flush_output();
     void flush_acks();
     bool complete() const { return total_ && done_.size() == *total_; }
     void count_malformed(const std::string& where, const std::string& why);
@@ -65,6 +76,8 @@ class Sink {
     zmq::socket_t results_;
     zmq::socket_t control_;
     std::unique_ptr<ResultWriter> writer_;
+    std::optional<ResultsDirectory> results_dir_;
+    ProgressReport progress_;
     Encoder encoder_;
 
     std::uint64_t batch_ = 0;  // 0 until a ventilator says Hello
@@ -73,6 +86,9 @@ class Sink {
     bool bye_ = false;
     DoneSet done_;
     Ack pending_ack_;
+    // With --keep-order: results finished ahead of next_out_, the lowest id not yet written.
+    std::map<std::uint64_t, Result> held_;
+    std::uint64_t next_out_ = 1;
     std::vector<Result> early_;  // results that came before the Hello
     std::size_t early_bytes_ = 0;
     struct WorkerSeen {

@@ -47,6 +47,7 @@ void Stats::progress(const Progress& p) {
     data_.read = std::max(data_.read, p.read);
     data_.in_flight = p.in_flight;
     data_.resent = p.resent;
+    data_.expected = p.expected;
 }
 
 void Stats::result(const Result& r, bool first, std::uint64_t received_us) {

@@ -19,29 +19,30 @@
 namespace taskpipe {
 
 struct WorkerStats {
-    std::uint64_t tasks = 0;    // first results it produced
-    std::uint64_t failed = 0;   // of those, not ok
-    std::uint64_t busy_us = 0;  // sum of their durations
+    std::uint64_t tasks = 0;                          // first results it produced
+    std::uint64_t failed = 0;                         // of those, not ok
+    std::uint64_t busy_us = 0;                        // sum of their durations
     std::chrono::steady_clock::time_point last_seen;  // its last result or heartbeat
-    bool live = false;          // heard from in the last few seconds (set by snapshot())
+    bool live = false;  // heard from in the last few seconds (set by snapshot())
 };
 
 inline constexpr std::size_t kStatusCount = 5;  // ok, failed, error, timeout, lost
 
 struct StatsSnapshot {
-    double elapsed_s = 0;                 // since the batch started (or finished: frozen then)
-    std::optional<std::uint64_t> total;   // from the ventilator's End
-    std::uint64_t read = 0;               // tasks the ventilator has read (its Progress)
-    std::uint64_t in_flight = 0;          // ventilator: sent, not yet acknowledged
-    std::uint64_t resent = 0;             // ventilator: sent again after a liveness timeout
-    std::uint64_t received = 0;           // results of the batch received, duplicates included
+    double elapsed_s = 0;                // since the batch started (or finished: frozen then)
+    std::optional<std::uint64_t> total;  // from the ventilator's End
+    std::uint64_t read = 0;              // tasks the ventilator has read (its Progress)
+    std::uint64_t expected = 0;          // tasks its input file holds (Progress); 0: unknown
+    std::uint64_t in_flight = 0;         // ventilator: sent, not yet acknowledged
+    std::uint64_t resent = 0;            // ventilator: sent again after a liveness timeout
+    std::uint64_t received = 0;          // results of the batch received, duplicates included
     std::array<std::uint64_t, kStatusCount> by_status{};  // tasks finished, by Status
-    std::uint64_t skipped = 0;            // finished in an earlier run (ventilator --resume)
-    std::uint64_t skipped_failed = 0;     // of those, not ok
-    std::uint64_t duplicates = 0;         // results dropped: the task already had one
-    std::uint64_t foreign = 0;            // results of another batch, dropped
-    std::uint64_t malformed = 0;          // messages dropped as malformed
-    LatencyHistogram latency;             // task sent to result received
+    std::uint64_t skipped = 0;                   // finished in an earlier run (ventilator --resume)
+    std::uint64_t skipped_failed = 0;            // of those, not ok
+    std::uint64_t duplicates = 0;                // results dropped: the task already had one
+    std::uint64_t foreign = 0;                   // results of another batch, dropped
+    std::uint64_t malformed = 0;                 // messages dropped as malformed
+    LatencyHistogram latency;                    // task sent to result received
     std::map<std::string, WorkerStats> workers;  // by "host:pid"
 
     // Tasks with a final outcome in this run (every status, lost included; skipped excluded).

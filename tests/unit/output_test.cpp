@@ -209,7 +209,7 @@ TEST(ResultToJson, TruncatedStdoutIsFlagged) {
 
 TEST(RawWriter, WritesExactlyTheStdoutBytesInOrderAfterFlush) {
     Pipe pipe;
-    auto writer = ResultWriter::make(false, pipe.write_end());
+    auto writer = ResultWriter::make(ResultWriter::Format::raw, pipe.write_end());
     Result r = sample_result();
     const std::string parts[] = {"first\n", "no newline", "\0\xff\xfe bin\n"s, "", "last\n"};
     std::string expected;
@@ -222,9 +222,35 @@ TEST(RawWriter, WritesExactlyTheStdoutBytesInOrderAfterFlush) {
     EXPECT_EQ(pipe.take(), expected);
 }
 
+// "--tag: each output line prefixed with the task's input and a tab, as parallel --tag does."
+TEST(TaggedWriter, PrefixesEveryLineWithTheInputAndATab) {
+    Pipe pipe;
+    auto writer = ResultWriter::make(ResultWriter::Format::tagged, pipe.write_end());
+    Result r = sample_result();
+    r.input = "in put";
+    r.out = "one\ntwo\n\nlast without newline";
+    writer->write(r);
+    r.input = "silent";
+    r.out = "";  // no output, no line
+    writer->write(r);
+    r.input.reset();  // a worker that does not echo the input: an empty tag
+    r.out = "x\n";
+    writer->write(r);
+    writer->flush();
+    EXPECT_EQ(pipe.take(),
+              "in put\tone\nin put\ttwo\nin put\t\nin put\tlast without newline\n\tx\n");
+}
+
+TEST(ResultToJson, CarriesTheInputWhenTheWorkerEchoedIt) {
+    Result r = sample_result();
+    EXPECT_FALSE(json::parse(result_to_json(r)).contains("input"));
+    r.input = "photo 1.jpg";
+    EXPECT_EQ(json::parse(result_to_json(r)).at("input"), "photo 1.jpg");
+}
+
 TEST(RawWriter, WritesNothingBeforeFlush) {
     Pipe pipe;
-    auto writer = ResultWriter::make(false, pipe.write_end());
+    auto writer = ResultWriter::make(ResultWriter::Format::raw, pipe.write_end());
     Result r = sample_result();
     writer->write(r);
     EXPECT_EQ(pipe.take(), "");
@@ -240,7 +266,7 @@ TEST(RawWriter, LargeOutputIsWrittenBeforeFlushAndWholeAfterIt) {
     std::string path = testing::TempDir() + "taskpipe-output-XXXXXX";
     const int fd = ::mkstemp(path.data());
     ASSERT_GE(fd, 0);
-    auto writer = ResultWriter::make(false, fd);
+    auto writer = ResultWriter::make(ResultWriter::Format::raw, fd);
     Result r = sample_result();
     std::string expected;
     for (int i = 0; i < 16; ++i) {
@@ -264,7 +290,7 @@ TEST(RawWriter, LargeOutputIsWrittenBeforeFlushAndWholeAfterIt) {
 
 TEST(JsonLinesWriter, WritesOneParsableLinePerResult) {
     Pipe pipe;
-    auto writer = ResultWriter::make(true, pipe.write_end());
+    auto writer = ResultWriter::make(ResultWriter::Format::jsonl, pipe.write_end());
     Result r = sample_result();
     for (std::uint64_t id = 1; id <= 3; ++id) {
         r.id = id;
@@ -296,7 +322,7 @@ TEST(ResultWriter, FlushToAClosedPipeThrowsSystemError) {
     ignore.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &ignore, &previous);
     Pipe pipe;
-    auto writer = ResultWriter::make(false, pipe.write_end());
+    auto writer = ResultWriter::make(ResultWriter::Format::raw, pipe.write_end());
     writer->write(sample_result());
     pipe.close_read_end();
     EXPECT_THROW(writer->flush(), std::system_error);

@@ -1,0 +1,118 @@
+#include "summary.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+namespace taskpipe {
+
+namespace {
+
+constexpr std::array<Status, kStatusCount> kStatuses = {Status::ok, Status::failed, Status::error,
+                                                        Status::timeout, Status::lost};
+
+std::string milliseconds_text(std::uint64_t micros) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f ms", static_cast<double>(micros) / 1000.0);
+    return text;
+}
+
+double throughput(const StatsSnapshot& s) {
+    return s.elapsed_s > 0 ? static_cast<double>(s.finished()) / s.elapsed_s : 0.0;
+}
+
+}  // namespace
+
+std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t total) {
+    std::vector<std::string> lines;
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", s.elapsed_s, throughput(s));
+    const std::uint64_t lost = s.count(Status::lost);
+    std::string line = std::to_string(total) + " tasks, " +
+                       std::to_string(s.unsuccessful() - lost) + " failed, " +
+                       std::to_string(lost) + " lost, " + rate + ", " +
+                       std::to_string(s.workers.size()) + " workers";
+    if (s.duplicates > 0)
+        line += ", " + std::to_string(s.duplicates) + " duplicate results dropped";
+    if (s.foreign > 0)
+        line += ", " + std::to_string(s.foreign) + " results of other batches dropped";
+    if (s.malformed > 0) line += ", " + std::to_string(s.malformed) + " malformed messages dropped";
+    lines.push_back(line);
+
+    line = "by status:";
+    for (Status status : kStatuses) {
+        line += " " + std::to_string(s.count(status)) + " " + to_string(status) + ",";
+    }
+    line.pop_back();
+    if (s.skipped > 0) {
+        line += "; " + std::to_string(s.skipped) + " skipped (" + std::to_string(s.skipped_failed) +
+                " of them failed in an earlier run)";
+    }
+    lines.push_back(line);
+
+    if (s.latency.count() > 0) {
+        lines.push_back("latency, task sent to result received: p50 " +
+                        milliseconds_text(s.latency.percentile(0.50)) + ", p95 " +
+                        milliseconds_text(s.latency.percentile(0.95)) + ", p99 " +
+                        milliseconds_text(s.latency.percentile(0.99)));
+    }
+    if (!s.workers.empty()) {
+        char row[256];
+        std::snprintf(row, sizeof row, "%-32s %10s %10s %12s", "worker", "tasks", "failed",
+                      "busy s");
+        lines.emplace_back(row);
+        for (const auto& [name, w] : s.workers) {
+            std::snprintf(row, sizeof row, "%-32s %10llu %10llu %12.2f", name.c_str(),
+                          static_cast<unsigned long long>(w.tasks),
+                          static_cast<unsigned long long>(w.failed),
+                          static_cast<double>(w.busy_us) / 1e6);
+            lines.emplace_back(row);
+        }
+    }
+    return lines;
+}
+
+nlohmann::json summary_json(const StatsSnapshot& s, std::uint64_t total, bool complete) {
+    nlohmann::json j;
+    j["complete"] = complete;
+    j["tasks"] = total;
+    nlohmann::json by_status = nlohmann::json::object();
+    for (Status status : kStatuses) by_status[to_string(status)] = s.count(status);
+    j["status"] = by_status;
+    j["skipped"] = s.skipped;
+    j["skipped_failed"] = s.skipped_failed;
+    j["wall_s"] = s.elapsed_s;
+    j["tasks_per_s"] = throughput(s);
+    j["results_received"] = s.received;
+    j["duplicates"] = s.duplicates;
+    j["foreign"] = s.foreign;
+    j["malformed"] = s.malformed;
+    j["resent"] = s.resent;
+    nlohmann::json latency;
+    latency["count"] = s.latency.count();
+    for (const auto& [name, q] : {std::pair{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}}) {
+        latency[name] = static_cast<double>(s.latency.percentile(q)) / 1e6;
+    }
+    j["latency_s"] = latency;
+    nlohmann::json workers = nlohmann::json::array();
+    for (const auto& [name, w] : s.workers) {
+        workers.push_back({{"worker", name},
+                           {"tasks", w.tasks},
+                           {"failed", w.failed},
+                           {"busy_s", static_cast<double>(w.busy_us) / 1e6}});
+    }
+    j["workers"] = workers;
+    return j;
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& json) {
+    std::ofstream file(path, std::ios::trunc);
+    file << json.dump(2) << '\n';
+    file.close();
+    if (!file) {
+        throw std::system_error(errno, std::generic_category(), "cannot write " + path);
+    }
+}
+
+}  // namespace taskpipe
