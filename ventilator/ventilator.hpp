@@ -88,8 +88,8 @@ class Ventilator {
         std::uint64_t id;
         Clock::time_point not_before;
     };
-    std::deque<Released> released_;  // handed back by a full worker
-    std::uint64_t capacity_ = 0;     // of the live workers, from the sink
+    std::deque<Released> released_;     // handed back by a full worker
+    std::uint64_t capacity_ = 0;        // of the live workers, from the sink
     std::uint64_t reorder_window_ = 0;  // from the sink's Welcome; 0: none
     DoneSet confirmed_;                 // ids the sink acknowledged
     Clock::time_point next_progress_;
