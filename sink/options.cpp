@@ -18,6 +18,8 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     add("jsonl,j", po::bool_switch(&o.jsonl),
         "write one JSON object per result instead of each task's stdout");
     add_curve_options(options, o.curve, kSinkCurveRoles);
+    add("joblog", po::value(&o.joblog)->value_name("FILE"),
+        "append one line per finished task to FILE (for ventilator --resume)");
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "sink [OPTIONS] > RESULTS");

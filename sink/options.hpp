@@ -15,6 +15,7 @@ struct SinkOptions {
     bool jsonl = false;                    // one JSON object per result instead of raw stdout
     std::chrono::milliseconds bye_timeout{3000};  // wait for the ventilator's Bye at the end
     CurveFiles curve;                             // --curve-*: off unless --curve-key is given
+    std::string joblog;  // --joblog FILE: one line per finished task; empty: none
 };
 
 // The sink is a CURVE server on both its sockets.

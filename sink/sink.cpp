@@ -1,5 +1,6 @@
 #include "sink.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <system_error>
 
@@ -68,7 +69,8 @@ Sink::Sink(const SinkOptions& options, int output_fd)
                            options.bind)),
       control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(curve_),
                            options.control)),
-      writer_(ResultWriter::make(options.jsonl, output_fd)) {
+      writer_(ResultWriter::make(options.jsonl, output_fd)),
+      joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)) {
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
     if (curve_) {
@@ -140,6 +142,7 @@ void Sink::finish_task(Result& r) {
         log_warning(describe_failure(r));
     }
     writer_->write(r);
+    if (joblog_) joblog_->append(r);
 }
 
 void Sink::on_lost(const Lost& lost) {
@@ -154,6 +157,21 @@ void Sink::on_lost(const Lost& lost) {
     r.attempt = lost.attempts;
     r.status = Status::lost;
     finish_task(r);
+}
+
+// Tasks an earlier run finished (ventilator --resume): done, with no output and no joblog line.
+void Sink::on_skip(const Skip& skip) {
+    if (skip.batch != batch_) return;
+    for (std::uint64_t id : skip.ids) {
+        if (id == 0 || (total_ && id > *total_)) continue;
+        pending_ack_.ids.push_back(id);
+        if (done_.insert(id)) {
+            const bool failed =
+                std::find(skip.failed.begin(), skip.failed.end(), id) != skip.failed.end();
+            stats_.skipped(1, failed ? 1 : 0);
+        }
+        if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
+    }
 }
 
 std::uint64_t Sink::live_capacity() const {
@@ -250,6 +268,8 @@ void Sink::on_control(const std::string& peer, const Message& message) {
         }
     } else if (const auto* lost = std::get_if<Lost>(&message)) {
         on_lost(*lost);
+    } else if (const auto* skip = std::get_if<Skip>(&message)) {
+        on_skip(*skip);
     } else if (const auto* progress = std::get_if<Progress>(&message)) {
         if (progress->batch == batch_) stats_.progress(*progress);
     } else if (const auto* bye = std::get_if<Bye>(&message)) {
@@ -302,6 +322,9 @@ void Sink::log_summary() {
     if (stats.malformed > 0) {
         line += ", " + std::to_string(stats.malformed) + " malformed messages dropped";
     }
+    if (stats.skipped > 0) {
+        line += ", " + std::to_string(stats.skipped) + " skipped (finished in an earlier run)";
+    }
     log_info(line);
 }
 
@@ -314,6 +337,7 @@ int Sink::run() {
         receive_results();
         receive_control();
         writer_->flush();
+        if (joblog_) joblog_->flush();
         flush_acks();
         if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
             send_to_ventilator(Alive{batch_, {}, live_capacity()});  // the sink's own heartbeat
@@ -334,6 +358,7 @@ int Sink::run() {
     }
     if (!finished) {
         writer_->flush();
+        if (joblog_) joblog_->flush();
         completed_at_ = Clock::now();
         log_warning("interrupted: " + std::to_string(done_.size()) + " results written" +
                     (total_ ? " of " + std::to_string(*total_) + " tasks"

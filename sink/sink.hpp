@@ -18,6 +18,7 @@
 
 #include <zmq.hpp>
 
+#include "joblog.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "stats.hpp"
@@ -47,6 +48,7 @@ class Sink {
     void receive_control();
     void on_result(Result& result);
     void on_lost(const Lost& lost);
+    void on_skip(const Skip& skip);
     void finish_task(Result& result);
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const Release& release);
@@ -65,6 +67,7 @@ class Sink {
     zmq::socket_t results_;
     zmq::socket_t control_;
     std::unique_ptr<ResultWriter> writer_;
+    std::unique_ptr<Joblog> joblog_;  // null without --joblog
     Encoder encoder_;
 
     std::uint64_t batch_ = 0;  // 0 until a ventilator says Hello
