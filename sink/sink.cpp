@@ -1,8 +1,8 @@
 #include "sink.hpp"
 
-#include <algorithm>
 #include <cstdio>
 #include <system_error>
+#include <unordered_set>
 
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
@@ -162,14 +162,11 @@ void Sink::on_lost(const Lost& lost) {
 // Tasks an earlier run finished (ventilator --resume): done, with no output and no joblog line.
 void Sink::on_skip(const Skip& skip) {
     if (skip.batch != batch_) return;
+    const std::unordered_set<std::uint64_t> failed(skip.failed.begin(), skip.failed.end());
     for (std::uint64_t id : skip.ids) {
         if (id == 0 || (total_ && id > *total_)) continue;
         pending_ack_.ids.push_back(id);
-        if (done_.insert(id)) {
-            const bool failed =
-                std::find(skip.failed.begin(), skip.failed.end(), id) != skip.failed.end();
-            stats_.skipped(1, failed ? 1 : 0);
-        }
+        if (done_.insert(id)) stats_.skipped(1, failed.contains(id) ? 1 : 0);
         if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
     }
 }
