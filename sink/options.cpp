@@ -37,6 +37,8 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     add("show-failures", po::value(&show_failures)->default_value(show_failures),
         "failed tasks logged one by one with the end of their stderr");
     add_curve_options(options, o.curve, kSinkCurveRoles);
+    add("joblog", po::value(&o.joblog)->value_name("FILE"),
+        "append one line per finished task to FILE (for ventilator --resume)");
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "sink [OPTIONS] > RESULTS");

@@ -24,6 +24,7 @@ struct SinkOptions {
     std::uint64_t show_failures = 10;                   // failed tasks logged with their stderr
     std::chrono::milliseconds bye_timeout{3000};        // wait for the ventilator's Bye at the end
     CurveFiles curve;  // --curve-*: off unless --curve-key is given
+    std::string joblog;  // --joblog FILE: one line per finished task; empty: none
 };
 
 // The sink is a CURVE server on both its sockets.

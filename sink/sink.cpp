@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <system_error>
+#include <unordered_set>
 
 #include "summary.hpp"
 #include "taskpipe/log.hpp"
@@ -93,7 +94,8 @@ Sink::Sink(const SinkOptions& options, int output_fd)
       control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(curve_),
                            options.control)),
       writer_(ResultWriter::make(output_format(options), output_fd)),
-      progress_(ProgressReport::choose(options.quiet), options.progress_interval) {
+      progress_(ProgressReport::choose(options.quiet), options.progress_interval),
+      joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)) {
     if (!options.results_dir.empty()) results_dir_.emplace(options.results_dir);
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
@@ -126,6 +128,7 @@ void Sink::send_to_ventilator(const Message& message) {
 void Sink::flush_output() {
     advance_ordered_output();
     writer_->flush();
+    if (joblog_) joblog_->flush();  // after the output: a task in the joblog has its output out
 }
 
 void Sink::flush_acks() {
@@ -203,6 +206,7 @@ void Sink::report_failure(const Result& r) {
 void Sink::emit(const Result& r) {
     writer_->write(r);
     if (results_dir_) results_dir_->write(r);
+    if (joblog_) joblog_->append(r);
 }
 
 void Sink::advance_ordered_output() {
@@ -229,6 +233,18 @@ void Sink::on_lost(const Lost& lost) {
     r.attempt = lost.attempts;
     r.status = Status::lost;
     finish_task(r);
+}
+
+// Tasks an earlier run finished (ventilator --resume): done, with no output and no joblog line.
+void Sink::on_skip(const Skip& skip) {
+    if (skip.batch != batch_) return;
+    const std::unordered_set<std::uint64_t> failed(skip.failed.begin(), skip.failed.end());
+    for (std::uint64_t id : skip.ids) {
+        if (id == 0 || (total_ && id > *total_)) continue;
+        pending_ack_.ids.push_back(id);
+        if (done_.insert(id)) stats_.skipped(1, failed.contains(id) ? 1 : 0);
+        if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
+    }
 }
 
 std::uint64_t Sink::live_capacity() const {
@@ -326,6 +342,8 @@ void Sink::on_control(const std::string& peer, const Message& message) {
         }
     } else if (const auto* lost = std::get_if<Lost>(&message)) {
         on_lost(*lost);
+    } else if (const auto* skip = std::get_if<Skip>(&message)) {
+        on_skip(*skip);
     } else if (const auto* progress = std::get_if<Progress>(&message)) {
         if (progress->batch == batch_) stats_.progress(*progress);
     } else if (const auto* bye = std::get_if<Bye>(&message)) {
@@ -406,6 +424,7 @@ int Sink::run() {
     }
     if (!finished) {
         writer_->flush();
+        if (joblog_) joblog_->flush();
         completed_at_ = Clock::now();
         stats_.batch_finished();
         progress_.finish();

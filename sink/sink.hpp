@@ -22,6 +22,7 @@
 
 #include <zmq.hpp>
 
+#include "joblog.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "progress.hpp"
@@ -53,6 +54,7 @@ class Sink {
     void receive_control();
     void on_result(Result& result);
     void on_lost(const Lost& lost);
+    void on_skip(const Skip& skip);
     void finish_task(Result& result);
     void report_failure(const Result& result);
     void emit(const Result& result);
@@ -78,6 +80,7 @@ class Sink {
     std::unique_ptr<ResultWriter> writer_;
     std::optional<ResultsDirectory> results_dir_;
     ProgressReport progress_;
+    std::unique_ptr<Joblog> joblog_;  // null without --joblog
     Encoder encoder_;
 
     std::uint64_t batch_ = 0;  // 0 until a ventilator says Hello

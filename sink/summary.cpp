@@ -38,6 +38,9 @@ std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t tot
     if (s.foreign > 0)
         line += ", " + std::to_string(s.foreign) + " results of other batches dropped";
     if (s.malformed > 0) line += ", " + std::to_string(s.malformed) + " malformed messages dropped";
+    if (s.skipped > 0) {
+        line += ", " + std::to_string(s.skipped) + " skipped (finished in an earlier run)";
+    }
     lines.push_back(line);
 
     line = "by status:";

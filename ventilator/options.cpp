@@ -30,6 +30,11 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
     add("max-attempts", po::value(&max_attempts)->default_value(max_attempts),
         "times a task is sent before it is reported lost");
     add_curve_options(options, o.curve, kVentilatorCurveRoles);
+    std::string resume_failed;
+    add("resume", po::value(&o.resume)->value_name("FILE"),
+        "skip the tasks the sink's joblog FILE records as finished (any status)");
+    add("resume-failed", po::value(&resume_failed)->value_name("FILE"),
+        "skip the tasks the joblog FILE records as ok; run the others again");
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "ventilator [OPTIONS] < TASKS");
@@ -37,6 +42,16 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.sink, EndpointUse::connect)) throw UsageError(*error);
     check_curve_options(o.curve, kVentilatorCurveRoles);
+    if (values.count("resume") && values.count("resume-failed")) {
+        throw UsageError("--resume and --resume-failed are mutually exclusive");
+    }
+    if (values.count("resume-failed")) {
+        o.resume = resume_failed;
+        o.resume_failed = true;
+    }
+    if (values.count("resume") + values.count("resume-failed") > 0 && o.resume.empty()) {
+        throw UsageError("--resume and --resume-failed need a joblog file");
+    }
     if (window < 1 || window > 10'000'000) {
         throw UsageError("--window must be between 1 and 10000000");
     }

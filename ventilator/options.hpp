@@ -19,6 +19,9 @@ struct VentilatorOptions {
     std::chrono::milliseconds liveness_timeout{5000};
     std::uint32_t max_attempts = 3;
     CurveFiles curve;  // --curve-*: off unless --curve-key is given
+    // --resume FILE / --resume-failed FILE: a joblog written by the sink; empty: run everything.
+    std::string resume;
+    bool resume_failed = false;  // skip only the tasks the joblog records ok
 };
 
 // The ventilator is a CURVE server (its task socket) and a client (of the sink's control socket).

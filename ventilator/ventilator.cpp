@@ -4,6 +4,7 @@
 #include <random>
 #include <string>
 
+#include "taskpipe/joblog_format.hpp"
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
@@ -19,6 +20,24 @@ constexpr auto kProgressInterval = std::chrono::seconds(1);
 // A released task waits this long before it is sent again, so that while the capacity the sink
 // reported is out of date (a worker just died) released tasks do not bounce at full speed.
 constexpr auto kReleaseDelay = std::chrono::milliseconds(20);
+// How much of an input an error message quotes.
+constexpr std::size_t kQuotedInputBytes = 60;
+
+std::string quote_input(std::string_view input) {
+    const std::string text = joblog::escape(input.substr(0, kQuotedInputBytes));
+    return "\"" + text + (input.size() > kQuotedInputBytes ? "\"..." : "\"");
+}
+
+RecordedTasks load_recorded(const VentilatorOptions& options) {
+    if (options.resume.empty()) return {};
+    RecordedTasks recorded = read_joblog(options.resume);
+    std::size_t ok = 0;
+    for (const auto& [id, task] : recorded) ok += task.ok ? 1 : 0;
+    log_info("resuming: the joblog " + options.resume + " records " +
+             std::to_string(recorded.size()) + " tasks, " + std::to_string(ok) + " ok; " +
+             (options.resume_failed ? "the ok ones are skipped" : "they are skipped"));
+    return recorded;
+}
 
 std::uint64_t random_batch_id() {
     std::random_device device;
@@ -65,6 +84,7 @@ Ventilator::Ventilator(const VentilatorOptions& options)
                               options.sink)),
       input_(
           InputReader::open(options.input, options.null_separated ? '\0' : '\n', kMaxPayloadBytes)),
+      recorded_(load_recorded(options)),
       batch_(random_batch_id()) {
     if (curve_) {
         log_info("CURVE on: " + std::to_string(curve_->allowed.size()) +
@@ -106,6 +126,10 @@ void Ventilator::read_input() {
                 if (input_.fill() == InputReader::Fill::would_block) break;
                 continue;
             }
+            if (skip_recorded(next_id_, *record)) {
+                ++next_id_;
+                continue;
+            }
             const std::uint64_t id = next_id_++;
             InFlight& entry = ledger_[id];
             entry.payload = std::move(*record);
@@ -118,6 +142,38 @@ void Ventilator::read_input() {
         input_done_ = true;
         input_failed_ = true;
     }
+}
+
+// Whether task `id`, whose input is `record`, is skipped: recorded by the --resume joblog (as ok,
+// with --resume-failed). Throws std::runtime_error when the joblog recorded another input for it.
+bool Ventilator::skip_recorded(std::uint64_t id, const std::string& record) {
+    const auto it = recorded_.find(id);
+    if (it == recorded_.end() || (options_.resume_failed && !it->second.ok)) return false;
+    const RecordedTask& task = it->second;
+    if (task.input && *task.input != record) {
+        throw std::runtime_error("task " + std::to_string(id) + ": the input " +
+                                 quote_input(record) + " differs from the joblog's " +
+                                 quote_input(*task.input) +
+                                 ": this is not the input the joblog was written for");
+    }
+    pending_skip_.ids.push_back(id);
+    if (!task.ok) {
+        pending_skip_.failed.push_back(id);
+        ++failed_;  // a script sees status 1 if any task of the batch ultimately failed
+    }
+    ++skipped_;
+    skips_unacked_.insert(id);
+    recorded_.erase(it);
+    if (pending_skip_.ids.size() >= kMaxIdsPerMessage) flush_skips();
+    return true;
+}
+
+void Ventilator::flush_skips() {
+    if (pending_skip_.ids.empty()) return;
+    pending_skip_.batch = batch_;
+    send_control(pending_skip_);
+    pending_skip_.ids.clear();
+    pending_skip_.failed.clear();
 }
 
 bool Ventilator::may_read() const {
@@ -196,6 +252,7 @@ void Ventilator::check_deadlines(Clock::time_point now) {
 void Ventilator::on_ack(const Ack& ack) {
     for (std::uint64_t id : ack.ids) {
         acknowledged_ += ledger_.erase(id);
+        skips_unacked_.erase(id);
         if (id < next_id_) confirmed_.insert(id);
     }
     failed_ += ack.failed.size();
@@ -265,7 +322,9 @@ void Ventilator::send_progress(Clock::time_point now) {
     send_control(Progress{batch_, next_id_ - 1, ledger_.size(), resent_, expected_});
 }
 
-bool Ventilator::complete() const { return input_done_ && end_sent_ && ledger_.empty(); }
+bool Ventilator::complete() const {
+    return input_done_ && end_sent_ && ledger_.empty() && skips_unacked_.empty();
+}
 
 int Ventilator::finish() {
     send_control(Bye{batch_});
@@ -277,6 +336,7 @@ int Ventilator::finish() {
     if (malformed_.total() > 0) {
         summary += ", " + std::to_string(malformed_.total()) + " malformed messages";
     }
+    if (!options_.resume.empty()) summary += ", " + std::to_string(skipped_) + " skipped";
     log_info(summary);
     if (input_failed_) return kExitUsage;
     return failed_ + lost_ > 0 ? kExitTasksFailed : kExitOk;
@@ -303,6 +363,7 @@ int Ventilator::run() {
             if (welcomed_) pump_tasks();
         }
         if (welcomed_) send_progress(now);
+        flush_skips();  // before End, which must follow every Skip
         if (welcomed_ && input_done_ && !end_sent_) {
             send_control(End{batch_, next_id_ - 1});
             end_sent_ = true;

@@ -8,7 +8,9 @@
 // order (Welcome.reorder_window), no task is sent whose id is that window or more above the
 // lowest id the sink has not acknowledged. After max_attempts sends
 // the task is reported lost to the sink. The batch ends when the input has ended and every task
-// is acknowledged or lost. Not thread-safe: one thread runs run().
+// is acknowledged or lost. With --resume, the tasks an earlier run's joblog records are not sent:
+// their ids go to the sink in Skip messages, and the batch also waits for the sink to
+// acknowledge those. Not thread-safe: one thread runs run().
 #pragma once
 
 #include <chrono>
@@ -18,10 +20,12 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <zmq.hpp>
 
 #include "input.hpp"
+#include "joblog_reader.hpp"
 #include "options.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/done_set.hpp"
@@ -60,6 +64,8 @@ class Ventilator {
     bool send_task(std::uint64_t id, InFlight& entry);
     void pump_tasks();
     void read_input();
+    bool skip_recorded(std::uint64_t id, const std::string& record);
+    void flush_skips();
     void check_deadlines(Clock::time_point now);
     bool may_read() const;
     void send_progress(Clock::time_point now);
@@ -73,6 +79,7 @@ class Ventilator {
     zmq::socket_t tasks_;
     zmq::socket_t control_;
     InputReader input_;
+    RecordedTasks recorded_;  // from the --resume joblog, by id; an entry is dropped once read
     Encoder encoder_;
     std::uint64_t batch_;
 
@@ -88,10 +95,12 @@ class Ventilator {
         std::uint64_t id;
         Clock::time_point not_before;
     };
-    std::deque<Released> released_;     // handed back by a full worker
-    std::uint64_t capacity_ = 0;        // of the live workers, from the sink
-    std::uint64_t reorder_window_ = 0;  // from the sink's Welcome; 0: none
-    DoneSet confirmed_;                 // ids the sink acknowledged
+    std::deque<Released> released_;                    // handed back by a full worker
+    std::uint64_t capacity_ = 0;                       // of the live workers, from the sink
+    std::uint64_t reorder_window_ = 0;                 // from the sink's Welcome; 0: none
+    DoneSet confirmed_;                                // ids the sink acknowledged
+    Skip pending_skip_;                                // skipped ids not yet sent to the sink
+    std::unordered_set<std::uint64_t> skips_unacked_;  // skipped, not yet acknowledged
     Clock::time_point next_progress_;
     std::uint64_t expected_ = 0;  // records in the input, when it is a file; 0: unknown
     Clock::time_point next_deadline_check_;
@@ -103,6 +112,7 @@ class Ventilator {
     std::uint64_t lost_ = 0;
     std::uint64_t resent_ = 0;
     std::uint64_t released_count_ = 0;
+    std::uint64_t skipped_ = 0;
     MalformedLog malformed_;
 };
 

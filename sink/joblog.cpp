@@ -1,0 +1,89 @@
+#include "joblog.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+
+#include "taskpipe/joblog_format.hpp"
+#include "taskpipe/sockets.hpp"
+
+namespace taskpipe {
+
+namespace {
+
+// Seconds with 3 decimals, from microseconds.
+std::string seconds(std::uint64_t micros) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%llu.%03llu",
+                  static_cast<unsigned long long>(micros / 1'000'000),
+                  static_cast<unsigned long long>(micros % 1'000'000 / 1000));
+    return text;
+}
+
+// Writes all of `bytes`; returns errno on failure, 0 on success.
+int write_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+}
+
+}  // namespace
+
+Joblog::Joblog(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+        throw StartupError("cannot open the joblog " + path + ": " + std::strerror(errno));
+    }
+    struct stat st {};
+    int error = ::fstat(fd_, &st) == 0 ? 0 : errno;
+    if (error == 0 && st.st_size == 0) error = write_all(fd_, joblog::header());
+    if (error != 0) {
+        ::close(fd_);
+        throw StartupError("cannot write the joblog " + path + ": " + std::strerror(error));
+    }
+}
+
+Joblog::~Joblog() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void Joblog::flush() {
+    if (buffer_.empty()) return;
+    const int error = write_all(fd_, buffer_);
+    buffer_.clear();
+    if (error != 0) {
+        throw std::system_error(error, std::generic_category(), "cannot write the joblog " + path_);
+    }
+}
+
+std::string Joblog::joblog_line(const Result& r) {
+    std::string line = std::to_string(r.id);
+    auto field = [&line](std::string_view text) {
+        line += '\t';
+        line += text;
+    };
+    field(r.host.empty() ? "-" : r.host + ":" + std::to_string(r.pid));
+    field(r.started_us == 0 ? "-" : seconds(r.started_us));
+    field(seconds(r.duration_us));
+    field(to_string(r.status));
+    field(r.exit_code ? std::to_string(*r.exit_code) : "-");
+    field(r.signal ? std::to_string(*r.signal) : "-");
+    field(std::to_string(r.attempt));
+    field(r.input ? joblog::escape(*r.input) : "");
+    line += '\n';
+    return line;
+}
+
+}  // namespace taskpipe
