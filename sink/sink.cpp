@@ -286,9 +286,9 @@ void Sink::log_summary() {
     const StatsSnapshot stats = stats_.snapshot();
     const std::uint64_t total = total_.value_or(done_.size());
     char rate[64];
-    std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", stats.elapsed_s,
-                  stats.elapsed_s > 0 ? static_cast<double>(stats.finished()) / stats.elapsed_s
-                                      : 0.0);
+    std::snprintf(
+        rate, sizeof rate, "%.2f s, %.0f tasks/s", stats.elapsed_s,
+        stats.elapsed_s > 0 ? static_cast<double>(stats.finished()) / stats.elapsed_s : 0.0);
     std::string line = std::to_string(total) + " tasks, " +
                        std::to_string(stats.unsuccessful() - stats.count(Status::lost)) +
                        " failed, " + std::to_string(stats.count(Status::lost)) + " lost, " + rate +

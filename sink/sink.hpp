@@ -18,11 +18,11 @@
 
 #include <zmq.hpp>
 
-#include "taskpipe/done_set.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "stats.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/done_set.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 
