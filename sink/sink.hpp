@@ -18,6 +18,7 @@
 
 #include <zmq.hpp>
 
+#include "metrics_server.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "stats.hpp"
@@ -84,6 +85,7 @@ class Sink {
     Clock::time_point next_sink_beat_;
 
     Stats stats_;
+    std::unique_ptr<MetricsServer> metrics_;  // null without --metrics; reads stats_, so after it
     std::uint64_t failures_reported_ = 0;
     MalformedLog malformed_;
 };
