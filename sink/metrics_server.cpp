@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "prometheus.hpp"
+#include "taskpipe/log.hpp"
 #include "taskpipe/sockets.hpp"
 
 namespace taskpipe {
@@ -138,7 +139,11 @@ MetricsServer::MetricsServer(const MetricsAddress& address, std::function<std::s
     }
     impl_->url = "http://" + address.host + ":" + std::to_string(port) + "/metrics";
     impl_->thread = std::thread([impl = impl_.get()] {
-        impl->server.listen_after_bind();
+        try {
+            impl->server.listen_after_bind();
+        } catch (const std::exception& e) {  // e.g. no thread for the pool: the batch goes on
+            log_warning(std::string("metrics server stopped: ") + e.what());
+        }
         impl->stopped.set_value();
     });
 }
