@@ -1,5 +1,9 @@
 #include "options.hpp"
 
+#include <arpa/inet.h>
+
+#include <charconv>
+
 #include "taskpipe/endpoints.hpp"
 
 namespace po = boost::program_options;
@@ -39,6 +43,10 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     add_curve_options(options, o.curve, kSinkCurveRoles);
     add("joblog", po::value(&o.joblog)->value_name("FILE"),
         "append one line per finished task to FILE (for ventilator --resume)");
+    std::string metrics;
+    add("metrics", po::value(&metrics)->value_name("ADDR:PORT"),
+        "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (ADDR: an IPv4 address, "
+        "localhost or *; PORT 0: any free port); off by default");
     po::variables_map values;
     parsed.early_output =
         parse_command_line(argc, argv, options, {}, values, "sink [OPTIONS] > RESULTS");
@@ -59,11 +67,35 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         throw UsageError("--progress-interval must be between 0.1 and 86400 seconds");
     }
     o.progress_interval = std::chrono::milliseconds(static_cast<long>(progress_seconds * 1000.0));
+    if (values.count("metrics")) o.metrics = parse_metrics_address(metrics);
     // Two binds to port * get two different ports; any other repeat would collide.
     if (o.bind == o.control && !o.bind.ends_with(":*")) {
         throw UsageError("--bind and --control must differ");
     }
     return parsed;
+}
+
+MetricsAddress parse_metrics_address(const std::string& text) {
+    const auto bad = [&](const std::string& why) {
+        return UsageError("--metrics '" + text + "': " + why);
+    };
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) throw bad("expected ADDR:PORT");
+    MetricsAddress address;
+    address.host = text.substr(0, colon);
+    const std::string_view port = std::string_view(text).substr(colon + 1);
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), address.port);
+    if (port.empty() || error != std::errc() || end != port.data() + port.size()) {
+        throw bad("the port must be a number from 0 to 65535");
+    }
+    if (address.host == "*") {
+        address.host = "0.0.0.0";
+    } else if (address.host == "localhost") {
+        address.host = "127.0.0.1";
+    } else if (in_addr parsed{}; inet_pton(AF_INET, address.host.c_str(), &parsed) != 1) {
+        throw bad("the address must be an IPv4 address, localhost or *");
+    }
+    return address;
 }
 
 }  // namespace taskpipe

@@ -3,12 +3,20 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "taskpipe/curve_options.hpp"
 #include "taskpipe/program.hpp"
 
 namespace taskpipe {
+
+// Where --metrics serves HTTP: an IPv4 address ("0.0.0.0" for every interface) and a port (0: any
+// free one).
+struct MetricsAddress {
+    std::string host;
+    std::uint16_t port = 0;
+};
 
 struct SinkOptions {
     std::string bind = "tcp://*:5558";     // PULL socket the workers push results to
@@ -23,8 +31,9 @@ struct SinkOptions {
     std::chrono::milliseconds progress_interval{5000};  // progress log lines off a terminal
     std::uint64_t show_failures = 10;                   // failed tasks logged with their stderr
     std::chrono::milliseconds bye_timeout{3000};        // wait for the ventilator's Bye at the end
-    CurveFiles curve;  // --curve-*: off unless --curve-key is given
+    CurveFiles curve;    // --curve-*: off unless --curve-key is given
     std::string joblog;  // --joblog FILE: one line per finished task; empty: none
+    std::optional<MetricsAddress> metrics;  // --metrics: no HTTP server unless given
 };
 
 // The sink is a CURVE server on both its sockets.
@@ -32,5 +41,8 @@ inline constexpr CurveRoles kSinkCurveRoles{.server = true, .client = false};
 
 // Throws UsageError for an unusable command line.
 Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]);
+
+// ADDR:PORT, ADDR an IPv4 address, "localhost" (127.0.0.1) or "*" (0.0.0.0); throws UsageError.
+MetricsAddress parse_metrics_address(const std::string& text);
 
 }  // namespace taskpipe

@@ -4,6 +4,7 @@
 #include <system_error>
 #include <unordered_set>
 
+#include "prometheus.hpp"
 #include "summary.hpp"
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
@@ -106,6 +107,11 @@ Sink::Sink(const SinkOptions& options, int output_fd)
     // With port *, the port is only known now; tests and scripts read it from these lines.
     if (options.bind.ends_with(":*")) log_info("results on " + last_endpoint(results_));
     if (options.control.ends_with(":*")) log_info("control on " + last_endpoint(control_));
+    if (options.metrics) {
+        metrics_ = std::make_unique<MetricsServer>(
+            *options.metrics, [this] { return render_prometheus(stats_.snapshot()); });
+        log_info("metrics on " + metrics_->url());
+    }
 }
 
 std::string Sink::results_endpoint() { return last_endpoint(results_); }

@@ -23,6 +23,7 @@
 #include <zmq.hpp>
 
 #include "joblog.hpp"
+#include "metrics_server.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "progress.hpp"
@@ -103,6 +104,7 @@ class Sink {
     Clock::time_point next_sink_beat_;
 
     Stats stats_;
+    std::unique_ptr<MetricsServer> metrics_;  // null without --metrics; reads stats_, so after it
     std::uint64_t failures_reported_ = 0;
     MalformedLog malformed_;
 };
