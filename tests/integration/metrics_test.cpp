@@ -191,8 +191,14 @@ TEST(Metrics, ScrapesFollowABatchWhileItRunsAndAgreeWithItAtTheEnd) {
         deadline_in(30s));
     ASSERT_TRUE(later) << "ok stayed at " << seen << "\n" << sink.describe();
 
+    // The ventilator reports how far it has read about once a second: that figure may trail
+    // the results by up to a second.
     const auto end = scrape_until(
-        url, [&](const std::string& body) { return sample(body, kOk) == kTasks; },
+        url,
+        [&](const std::string& body) {
+            return sample(body, kOk) == kTasks &&
+                   sample(body, "taskpipe_tasks_read_total") == kTasks;
+        },
         deadline_in(60s));
     ASSERT_TRUE(end) << sink.describe();
     const std::string& body = *end;
