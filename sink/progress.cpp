@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "taskpipe/log.hpp"
 
@@ -49,28 +50,31 @@ std::string progress_text(const StatsSnapshot& s, double rate, std::size_t width
     // 0: not known yet.
     const std::uint64_t total = s.total.value_or(s.expected);
     const bool known = s.total || s.expected > 0;
-    std::string text = std::to_string(done) + "/";
-    text += known ? std::to_string(total) : std::to_string(std::max(s.read, done)) + "+";
-    if (total > 0) text += " (" + std::to_string(std::min(done, total) * 100 / total) + "%)";
-    text += " done";
+    // The parts, most important first: a narrow terminal drops whole parts from the end.
+    std::vector<std::string> parts;
+    std::string count = std::to_string(done) + "/";
+    count += known ? std::to_string(total) : std::to_string(std::max(s.read, done)) + "+";
+    if (total > 0) count += " (" + std::to_string(std::min(done, total) * 100 / total) + "%)";
+    parts.push_back(count + " done");
     if (const std::uint64_t failed = s.unsuccessful(); failed > 0) {
-        text += ", " + std::to_string(failed) + " failed";
+        parts.push_back(std::to_string(failed) + " failed");
     }
-    text += rate >= 0 ? ", " + rate_text(rate) : ", -/s";
-    if (known && rate > 0) {
-        text += ", ETA " + duration_text(static_cast<double>(total - std::min(done, total)) / rate);
-    } else {
-        text += ", ETA -";
-    }
+    parts.push_back(
+        known && rate > 0
+            ? "ETA " + duration_text(static_cast<double>(total - std::min(done, total)) / rate)
+            : "ETA -");
+    parts.push_back(rate >= 0 ? rate_text(rate) : "-/s");
     const std::size_t live = s.live_workers();
-    text += ", " + std::to_string(live) + (live == 1 ? " worker" : " workers");
+    parts.push_back(std::to_string(live) + (live == 1 ? " worker" : " workers"));
 
+    std::string text = parts.front();
+    for (std::size_t i = 1; i < parts.size() && text.size() + 2 + parts[i].size() <= width; ++i) {
+        text += ", " + parts[i];
+    }
     if (bar && total > 0 && width >= kBarMinWidth && text.size() + 14 <= width) {
         const std::size_t cells = std::min<std::size_t>(40, width - text.size() - 4);
-        {
-            const auto filled = static_cast<std::size_t>(std::min(done, total) * cells / total);
-            text = "[" + std::string(filled, '#') + std::string(cells - filled, '.') + "] " + text;
-        }
+        const auto filled = static_cast<std::size_t>(std::min(done, total) * cells / total);
+        text = "[" + std::string(filled, '#') + std::string(cells - filled, '.') + "] " + text;
     }
     if (text.size() > width) text.resize(width);
     return text;
