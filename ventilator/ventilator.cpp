@@ -297,6 +297,11 @@ void Ventilator::handle_control() {
         Message& m = *decoded.message;
         last_heard_from_sink_ = Clock::now();
         if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
+            if (!welcomed_) {
+                log_debug("the sink welcomed batch " + std::to_string(batch_) + " (capacity " +
+                          std::to_string(welcome->capacity) + ", reorder window " +
+                          std::to_string(welcome->reorder_window) + ")");
+            }
             welcomed_ = true;
             capacity_ = welcome->capacity;
             reorder_window_ = welcome->reorder_window;

@@ -170,6 +170,10 @@ void Worker::start(Held held) {
     running->started = Clock::now();
     running->started_us = unix_micros();
     const std::string& payload = running->held.task.payload;
+    if (log_enabled(LogLevel::debug)) {
+        log_debug("task " + std::to_string(running->held.task.id) + " started (attempt " +
+                  std::to_string(running->held.task.attempt) + ")");
+    }
 
     if (builtin_) {
         BuiltinOutcome outcome = (*builtin_)(payload);
@@ -244,6 +248,10 @@ void Worker::complete(Held& held, Result& result) {
     }
     ++completed_;
     if (result.status != Status::ok) ++failed_;
+    if (log_enabled(LogLevel::debug)) {
+        log_debug("task " + std::to_string(held.task.id) + " " + to_string(result.status) +
+                  " after " + std::to_string(result.duration_us / 1000) + " ms");
+    }
     send_result(result);
 }
 
