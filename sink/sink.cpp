@@ -321,7 +321,8 @@ void Sink::on_control(const std::string& peer, const Message& message) {
             batch_ = hello->batch;
             ventilator_ = peer;
             send_to_ventilator(Welcome{batch_, live_capacity(),
-                                       options_.keep_order ? options_.reorder_window : 0});
+                                       options_.keep_order ? options_.reorder_window : 0,
+                                       shows_input()});
             if (first) {
                 stats_.batch_started();
                 std::vector<Result> early = std::move(early_);

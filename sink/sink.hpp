@@ -61,6 +61,11 @@ class Sink {
     void emit(const Result& result);
     void advance_ordered_output();
     void write_stats_file(bool complete);
+    // Whether any output shows the tasks' inputs, so that the workers must send them back.
+    bool shows_input() const {
+        return options_.jsonl || options_.tag || !options_.joblog.empty() ||
+               !options_.results_dir.empty();
+    }
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const Release& release);
     std::uint64_t live_capacity() const;

@@ -50,11 +50,20 @@ void Stats::progress(const Progress& p) {
     data_.expected = p.expected;
 }
 
+WorkerStats* Stats::worker_for(const Result& r) {
+    if (r.host.empty()) return nullptr;
+    for (const Recent& recent : recent_) {
+        if (recent.stats && recent.pid == r.pid && recent.host == r.host) return recent.stats;
+    }
+    WorkerStats* stats = &data_.workers[worker_name(r.host, r.pid)];
+    recent_[next_recent_++ % recent_.size()] = {r.pid, r.host, stats};
+    return stats;
+}
+
 void Stats::result(const Result& r, bool first, std::uint64_t received_us) {
     std::lock_guard lock(mutex_);
     ++data_.received;
-    const std::string name = worker_name(r.host, r.pid);
-    WorkerStats* worker = name.empty() ? nullptr : &data_.workers[name];
+    WorkerStats* worker = worker_for(r);
     if (worker) worker->last_seen = Clock::now();
     if (!first) {
         ++data_.duplicates;

@@ -72,8 +72,19 @@ class Stats {
     StatsSnapshot snapshot() const;
 
   private:
+    // The entry of the worker that ran a result: found in a few recent ones without building
+    // its name, on the path every result takes. Call with mutex_ held.
+    WorkerStats* worker_for(const Result& result);
+
     mutable std::mutex mutex_;
     StatsSnapshot data_;
+    struct Recent {
+        std::uint32_t pid = 0;
+        std::string host;
+        WorkerStats* stats = nullptr;  // into data_.workers, whose nodes never move
+    };
+    std::array<Recent, 8> recent_{};
+    std::size_t next_recent_ = 0;
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;
 };

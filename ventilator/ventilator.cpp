@@ -106,7 +106,7 @@ void Ventilator::send_control(const Message& message) {
 
 bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
     const auto bytes =
-        encoder_.encode(Task{batch_, id, entry.attempt, entry.payload, unix_micros()});
+        encoder_.encode(Task{batch_, id, entry.attempt, entry.payload, unix_micros(), echo_input_});
     if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
         return false;  // no worker connected, or every worker's queue is full
     }
@@ -305,6 +305,7 @@ void Ventilator::handle_control() {
             welcomed_ = true;
             capacity_ = welcome->capacity;
             reorder_window_ = welcome->reorder_window;
+            echo_input_ = welcome->echo_input;
         } else if (const auto* reject = std::get_if<Reject>(&m);
                    reject && reject->batch == batch_) {
             throw StartupError("the sink refused the batch: " + reject->reason);

@@ -97,6 +97,7 @@ class Ventilator {
     };
     std::deque<Released> released_;                    // handed back by a full worker
     std::uint64_t capacity_ = 0;                       // of the live workers, from the sink
+    bool echo_input_ = false;                          // from the sink's Welcome
     std::uint64_t reorder_window_ = 0;                 // from the sink's Welcome; 0: none
     DoneSet confirmed_;                                // ids the sink acknowledged
     Skip pending_skip_;                                // skipped ids not yet sent to the sink

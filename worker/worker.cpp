@@ -157,7 +157,7 @@ Result Worker::make_result(const Running& running) const {
     r.pid = pid_;
     r.started_us = running.started_us;
     r.sent_us = running.held.task.sent_us;
-    r.input = running.held.task.payload;
+    if (running.held.task.echo_input) r.input = running.held.task.payload;
     r.duration_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - running.started)
             .count());

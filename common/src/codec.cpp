@@ -159,6 +159,8 @@ Message decode_task(const msgpack::object& map) {
             t.payload = as_bytes(v, "payload");
         else if (k == "sent_us")
             t.sent_us = as_uint<std::uint64_t>(v, "sent_us");
+        else if (k == "echo_input")
+            t.echo_input = as_bool(v, "echo_input");
     });
     req.check();
     if (t.id == 0) malformed("task id 0 (ids start at 1)");
@@ -243,6 +245,7 @@ Message decode_batch_only(const msgpack::object& map) {
             if (k == "reorder_window") {
                 m.reorder_window = as_uint<std::uint64_t>(v, "reorder_window");
             }
+            if (k == "echo_input") m.echo_input = as_bool(v, "echo_input");
         }
         if constexpr (std::is_same_v<T, Reject>) {
             if (k == "reason") m.reason = as_text(v, "reason");
@@ -495,12 +498,13 @@ struct PackVisitor {
     Packer& p;
 
     void operator()(const Task& t) {
-        pack_header(p, 5, "task");
+        pack_header(p, t.echo_input ? 6 : 5, "task");
         pack_field(p, "batch", t.batch);
         pack_field(p, "id", t.id);
         pack_field(p, "attempt", t.attempt);
         pack_bytes(p, "payload", t.payload);
         pack_field(p, "sent_us", t.sent_us);
+        if (t.echo_input) pack_field(p, "echo_input", true);
     }
     void operator()(const Result& r) {
         pack_header(p, r.input ? 15 : 14, "result");
@@ -556,10 +560,11 @@ struct PackVisitor {
         pack_field(p, "batch", m.batch);
     }
     void operator()(const Welcome& m) {
-        pack_header(p, 3, "welcome");
+        pack_header(p, 4, "welcome");
         pack_field(p, "batch", m.batch);
         pack_field(p, "capacity", m.capacity);
         pack_field(p, "reorder_window", m.reorder_window);
+        pack_field(p, "echo_input", m.echo_input);
     }
     void operator()(const Reject& m) {
         pack_header(p, 2, "reject");

@@ -50,7 +50,7 @@ TEST(Jsonl, EachLineIsAJsonObjectWithTheDocumentedFields) {
         SCOPED_TRACE(result.dump());
         ASSERT_TRUE(result.is_object());
         for (const char* field : {"id", "status", "exit_code", "signal", "stdout", "stderr",
-                                  "worker", "attempt", "duration_s"}) {
+                                  "worker", "attempt", "duration_s", "input"}) {
             EXPECT_TRUE(result.contains(field)) << "no field " << field;
         }
         ASSERT_TRUE(result.at("id").is_number_unsigned());

@@ -216,6 +216,15 @@ TEST(CodecRoundTrip, HeartbeatWithMostTasksPerMessage) {
 
 TEST(CodecRoundTrip, Hello) { expect_round_trip(Hello{.batch = 123}); }
 TEST(CodecRoundTrip, Welcome) { expect_round_trip(Welcome{.batch = 123}); }
+
+TEST(CodecRoundTrip, WelcomeWithEveryField) {
+    expect_round_trip(
+        Welcome{.batch = 123, .capacity = 8, .reorder_window = 100, .echo_input = true});
+}
+
+TEST(CodecRoundTrip, TaskAskingForItsInputBack) {
+    expect_round_trip(Task{.batch = 9, .id = 2, .payload = "in", .sent_us = 5, .echo_input = true});
+}
 TEST(CodecRoundTrip, Reject) {
     expect_round_trip(Reject{.batch = 123, .reason = "another batch is running"});
 }

@@ -31,6 +31,7 @@ struct Task {
     std::uint32_t attempt = 1;
     std::string payload;
     std::uint64_t sent_us = 0;  // the ventilator's wall clock when it sent this attempt; 0: unknown
+    bool echo_input = false;    // send the payload back in the result's `input`
     friend bool operator==(const Task&, const Task&) = default;
 };
 
@@ -60,7 +61,7 @@ struct Result {
     std::uint32_t pid = 0;
     std::uint64_t started_us = 0;   // wall clock when the handler started, microseconds since 1970
     std::uint64_t duration_us = 0;  // how long the handler ran
-    std::optional<std::string> input;  // the task's payload, echoed back (absent: not given)
+    std::optional<std::string> input;  // the task's payload, when the task asked for it
     std::uint64_t sent_us = 0;         // the task's sent_us, echoed back (0: unknown)
     friend bool operator==(const Result&, const Result&) = default;
 };
@@ -98,6 +99,9 @@ struct Welcome {
     // Output is written in input order: do not send a task whose id is reorder_window or more
     // above the lowest id not yet acknowledged. 0: no limit.
     std::uint64_t reorder_window = 0;
+    // The sink shows each task's input (--tag, --jsonl, --joblog, --results): ask the workers to
+    // send it back (Task.echo_input). Off, results stay small.
+    bool echo_input = false;
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
