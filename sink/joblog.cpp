@@ -10,6 +10,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "stats.hpp"
 #include "taskpipe/joblog_format.hpp"
 #include "taskpipe/sockets.hpp"
 
@@ -74,7 +75,7 @@ std::string Joblog::joblog_line(const Result& r) {
         line += '\t';
         line += text;
     };
-    field(r.host.empty() ? "-" : r.host + ":" + std::to_string(r.pid));
+    field(r.host.empty() ? "-" : worker_name(r.host, r.pid));
     field(r.started_us == 0 ? "-" : seconds(r.started_us));
     field(seconds(r.duration_us));
     field(to_string(r.status));
