@@ -97,6 +97,8 @@ Sink::Sink(const SinkOptions& options, int output_fd)
       writer_(ResultWriter::make(output_format(options), output_fd)),
       progress_(ProgressReport::choose(options.quiet), options.progress_interval),
       joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)) {
+    // A --stats path that cannot be written is found now, not after the whole batch has run.
+    if (!options.stats_file.empty()) check_writable_file(options.stats_file);
     if (!options.results_dir.empty()) results_dir_.emplace(options.results_dir);
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
