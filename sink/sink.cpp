@@ -212,6 +212,7 @@ void Sink::report_failure(const Result& r) {
 }
 
 void Sink::emit(const Result& r) {
+    ++written_;
     writer_->write(r);
     if (results_dir_) results_dir_->write(r);
     if (joblog_) joblog_->append(r);
@@ -437,9 +438,13 @@ int Sink::run() {
         stats_.batch_finished();
         progress_.finish();
         write_stats_file(false);
-        log_warning("interrupted: " + std::to_string(done_.size()) + " results written" +
+        // With -k, results held for the order are not written: --resume runs them again.
+        log_warning("interrupted: " + std::to_string(written_) + " results written" +
                     (total_ ? " of " + std::to_string(*total_) + " tasks"
-                            : "; the ventilator had not finished reading its input"));
+                            : "; the ventilator had not finished reading its input") +
+                    (held_.empty() ? ""
+                                   : "; " + std::to_string(held_.size()) +
+                                         " held back for -k were not written"));
         return kExitInterrupted;
     }
     const StatsSnapshot stats = stats_.snapshot();

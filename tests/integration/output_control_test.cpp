@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -98,6 +99,31 @@ TEST(KeepOrder, ASlowTaskHoldsTheReorderWindowAndNothingPastItIsSent) {
     ASSERT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
     EXPECT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
     EXPECT_EQ(sink.stdout_text(), numbers(1, kTasks));
+}
+
+// README, Output control: "Interrupted with -k, the sink does not write held results out of
+// order: they are lost from stdout". Its last words must say so, not count them as written.
+TEST(KeepOrder, AnInterruptedSinkDoesNotCountHeldResultsAsWritten) {
+    TempDir dir;
+    const std::string marks = dir.file("");
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"-k", "--progress-interval", "0.1"});
+    pipeline.start_ventilator(Stdin::data(numbers(1, 10)));
+    // Task 1 waits for as long as the test's directory exists.
+    pipeline.start_worker({"-c", "4", "--shell",
+                           "if [ \"$1\" = 1 ]; then while [ -d \"" + marks +
+                               "\" ]; do sleep 0.02; done; fi; echo \"$1\""});
+
+    ASSERT_TRUE(sink.wait_for_stderr("progress: 9/10", deadline_in(30s))) << sink.describe();
+    ASSERT_TRUE(wait_for([&] { return sink.catches_signal(SIGTERM); }, deadline_in(10s)));
+    sink.signal(SIGTERM);
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(20s)), 3) << sink.describe();
+    EXPECT_EQ(sink.stdout_text(), "");
+    EXPECT_NE(
+        sink.stderr_text().find(
+            "interrupted: 0 results written of 10 tasks; 9 held back for -k were not written"),
+        std::string::npos)
+        << sink.stderr_text();
 }
 
 // "--tag: each output line prefixed with the task's input and a tab, as parallel --tag does."
