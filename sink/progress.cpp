@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 
@@ -49,21 +50,39 @@ std::string progress_text(const StatsSnapshot& s, double rate, std::size_t width
     // 0: not known yet.
     const std::uint64_t total = s.total.value_or(s.expected);
     const bool known = s.total || s.expected > 0;
-    std::string text = std::to_string(done) + "/";
-    text += known ? std::to_string(total) : std::to_string(std::max(s.read, done)) + "+";
-    if (total > 0) text += " (" + std::to_string(std::min(done, total) * 100 / total) + "%)";
-    text += " done";
+    std::string head = std::to_string(done) + "/";
+    head += known ? std::to_string(total) : std::to_string(std::max(s.read, done)) + "+";
+    if (total > 0) head += " (" + std::to_string(std::min(done, total) * 100 / total) + "%)";
+    head += " done";
+    // The other fields, each shown whole or not at all; the ones listed last are left out
+    // first when the line is wider than the terminal.
+    enum Field { failed_field, eta_field, rate_field, workers_field, field_count };
+    std::array<std::string, field_count> fields;
     if (const std::uint64_t failed = s.unsuccessful(); failed > 0) {
-        text += ", " + std::to_string(failed) + " failed";
+        fields[failed_field] = std::to_string(failed) + " failed";
     }
-    text += rate >= 0 ? ", " + rate_text(rate) : ", -/s";
+    fields[rate_field] = rate >= 0 ? rate_text(rate) : "-/s";
     if (known && rate > 0) {
-        text += ", ETA " + duration_text(static_cast<double>(total - std::min(done, total)) / rate);
+        fields[eta_field] =
+            "ETA " + duration_text(static_cast<double>(total - std::min(done, total)) / rate);
     } else {
-        text += ", ETA -";
+        fields[eta_field] = "ETA -";
     }
     const std::size_t live = s.live_workers();
-    text += ", " + std::to_string(live) + (live == 1 ? " worker" : " workers");
+    fields[workers_field] = std::to_string(live) + (live == 1 ? " worker" : " workers");
+
+    const auto join = [&] {
+        std::string text = head;
+        for (const Field f : {failed_field, rate_field, eta_field, workers_field}) {
+            if (!fields[f].empty()) text += ", " + fields[f];
+        }
+        return text;
+    };
+    std::string text = join();
+    for (int f = field_count - 1; f >= 0 && text.size() > width; --f) {
+        fields[static_cast<std::size_t>(f)].clear();
+        text = join();
+    }
 
     if (bar && total > 0 && width >= kBarMinWidth && text.size() + 14 <= width) {
         const std::size_t cells = std::min<std::size_t>(40, width - text.size() - 4);

@@ -316,5 +316,36 @@ TEST(Progress, OnATerminalIsOneLineRedrawnWithinTheWidth) {
               true);
 }
 
+// On a narrow terminal the line still fits, and what it shows reads whole: fields that do not fit
+// are left out rather than cut in the middle ("ETA" without its value, "1 work").
+TEST(Progress, OnANarrowTerminalLeavesOutWholeFieldsRatherThanCuttingThem) {
+    TempDir dir;
+    const Endpoints endpoints = Endpoints::ipc(dir);
+    const std::string sink_command = "stty cols 30 rows 20; exec '" + sink_path() + "' --bind " +
+                                     endpoints.results + " --control " + endpoints.control +
+                                     " > /dev/null";
+    Process terminal({"/usr/bin/script", "-qec", sink_command, "/dev/null"});
+    Pipeline pipeline(endpoints);
+    Process& ventilator = pipeline.start_ventilator(Stdin::data(numbers(1, 40)));
+    pipeline.start_worker({"-c", "2", "--shell", R"(sleep 0.1; [ "$1" != 3 ])"});
+
+    ASSERT_EQ(ventilator.wait_for_exit(deadline_in(60s)), 1) << ventilator.describe();
+    ASSERT_EQ(terminal.wait_for_exit(deadline_in(20s)), 1) << terminal.describe();
+    const std::string screen = terminal.stdout_text();
+    const std::regex whole(
+        R"(^\d+/\d+\+?( \(\d+%\))? done(, \d+ failed)?(, (-|[\d.]+)/s)?(, ETA (-|[\d:]+))?(, \d+ workers?)?$)");
+    std::size_t drawn = 0;
+    std::size_t start = 0;
+    while ((start = screen.find("\r\x1b[K", start)) != std::string::npos) {
+        start += 4;
+        const std::string line = screen.substr(start, screen.find_first_of("\r\n", start) - start);
+        if (line.empty() || line.find(" sink ") != std::string::npos) continue;
+        ++drawn;
+        EXPECT_LE(line.size(), 29u) << line;
+        EXPECT_TRUE(std::regex_search(line, whole)) << line;
+    }
+    EXPECT_GE(drawn, 2u) << screen;
+}
+
 }  // namespace
 }  // namespace taskpipe::testing
