@@ -10,7 +10,9 @@
 #include <string_view>
 #include <system_error>
 
+#include "stats.hpp"
 #include "taskpipe/joblog_format.hpp"
+#include "taskpipe/log.hpp"
 #include "taskpipe/sockets.hpp"
 
 namespace taskpipe {
@@ -39,15 +41,47 @@ int write_all(int fd, std::string_view bytes) {
     return 0;
 }
 
+// The size of the file without a last line cut short (no newline: a crash mid-write), or -1
+// with errno set.
+off_t complete_size(int fd, off_t size) {
+    constexpr off_t kChunk = 4096;
+    char chunk[kChunk];
+    for (off_t end = size; end > 0;) {
+        const off_t start = end > kChunk ? end - kChunk : 0;
+        const ssize_t n = ::pread(fd, chunk, static_cast<std::size_t>(end - start), start);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != end - start) return -1;
+        for (ssize_t i = n; i > 0; --i) {
+            if (chunk[i - 1] == '\n') return start + i;
+        }
+        end = start;
+    }
+    return 0;
+}
+
 }  // namespace
 
 Joblog::Joblog(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
         throw StartupError("cannot open the joblog " + path + ": " + std::strerror(errno));
     }
     struct stat st {};
     int error = ::fstat(fd_, &st) == 0 ? 0 : errno;
+    // A last line cut short is ignored by --resume (its task runs again); appending after it
+    // would glue this run's first line to it. It is removed.
+    if (error == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        errno = 0;
+        const off_t complete = complete_size(fd_, st.st_size);
+        if (complete < 0 || (complete < st.st_size && ::ftruncate(fd_, complete) != 0)) {
+            error = errno != 0 ? errno : EIO;
+        } else if (complete < st.st_size) {
+            log_warning("the joblog " + path + " ended with a line cut short (" +
+                        std::to_string(st.st_size - complete) +
+                        " bytes without a newline, as --resume ignores it); it is removed");
+            st.st_size = complete;
+        }
+    }
     if (error == 0 && st.st_size == 0) error = write_all(fd_, joblog::header());
     if (error != 0) {
         ::close(fd_);
@@ -74,7 +108,7 @@ std::string Joblog::joblog_line(const Result& r) {
         line += '\t';
         line += text;
     };
-    field(r.host.empty() ? "-" : r.host + ":" + std::to_string(r.pid));
+    field(r.host.empty() ? "-" : worker_name(r.host, r.pid));
     field(r.started_us == 0 ? "-" : seconds(r.started_us));
     field(seconds(r.duration_us));
     field(to_string(r.status));

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "stats.hpp"
+
 namespace taskpipe {
 
 namespace {
@@ -82,8 +84,8 @@ std::string result_to_json(const Result& r) {
     put_bytes(j, "stdout", r.out);
     put_bytes(j, "stderr", r.err);
     if (r.out_truncated) j["stdout_truncated"] = true;
-    j["worker"] = r.host.empty() ? nlohmann::json(nullptr)
-                                 : nlohmann::json(r.host + ":" + std::to_string(r.pid));
+    j["worker"] =
+        r.host.empty() ? nlohmann::json(nullptr) : nlohmann::json(worker_name(r.host, r.pid));
     j["attempt"] = r.attempt;
     j["duration_s"] = static_cast<double>(r.duration_us) / 1e6;
     if (r.input) put_bytes(j, "input", *r.input);

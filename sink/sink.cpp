@@ -97,6 +97,8 @@ Sink::Sink(const SinkOptions& options, int output_fd)
       writer_(ResultWriter::make(output_format(options), output_fd)),
       progress_(ProgressReport::choose(options.quiet), options.progress_interval),
       joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)) {
+    // A --stats path that cannot be written is found now, not after the whole batch has run.
+    if (!options.stats_file.empty()) check_writable_file(options.stats_file);
     if (!options.results_dir.empty()) results_dir_.emplace(options.results_dir);
     // A Welcome for a ventilator that went away must not block the sink.
     control_.set(zmq::sockopt::router_mandatory, false);
@@ -210,6 +212,7 @@ void Sink::report_failure(const Result& r) {
 }
 
 void Sink::emit(const Result& r) {
+    ++written_;
     writer_->write(r);
     if (results_dir_) results_dir_->write(r);
     if (joblog_) joblog_->append(r);
@@ -436,9 +439,13 @@ int Sink::run() {
         stats_.batch_finished();
         progress_.finish();
         write_stats_file(false);
-        log_warning("interrupted: " + std::to_string(done_.size()) + " results written" +
+        // With -k, results held for the order are not written: --resume runs them again.
+        log_warning("interrupted: " + std::to_string(written_) + " results written" +
                     (total_ ? " of " + std::to_string(*total_) + " tasks"
-                            : "; the ventilator had not finished reading its input"));
+                            : "; the ventilator had not finished reading its input") +
+                    (held_.empty() ? ""
+                                   : "; " + std::to_string(held_.size()) +
+                                         " held back for -k were not written"));
         return kExitInterrupted;
     }
     const StatsSnapshot stats = stats_.snapshot();

@@ -111,6 +111,7 @@ class Sink {
     Stats stats_;
     std::unique_ptr<MetricsServer> metrics_;  // null without --metrics; reads stats_, so after it
     std::uint64_t failures_reported_ = 0;
+    std::uint64_t written_ = 0;  // results written out (skipped and held ones are not)
     MalformedLog malformed_;
 };
 

@@ -13,7 +13,14 @@ constexpr auto kLiveWindow = std::chrono::seconds(5);
 
 std::string worker_name(const std::string& host, std::uint32_t pid) {
     if (host.empty()) return {};
-    return host + ":" + std::to_string(pid);
+    // The host name comes off the network and goes into log lines, the summary table, --stats
+    // (JSON), --joblog (tab-separated) and label values: anything but printable ASCII, which no
+    // real host name holds, becomes '?'.
+    std::string name = host;
+    for (char& c : name) {
+        if (c <= ' ' || c > '~') c = '?';
+    }
+    return name + ":" + std::to_string(pid);
 }
 
 std::uint64_t StatsSnapshot::finished() const {

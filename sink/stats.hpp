@@ -89,7 +89,8 @@ class Stats {
     std::optional<Clock::time_point> finished_;
 };
 
-// "host:pid", or "" for a result that names no worker.
+// "host:pid", with every byte of the host that is not printable ASCII (a space, a control
+// character, not ASCII) shown as '?'; or "" for a result that names no worker.
 std::string worker_name(const std::string& host, std::uint32_t pid);
 
 }  // namespace taskpipe

@@ -1,9 +1,15 @@
 #include "summary.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <system_error>
+
+#include "taskpipe/sockets.hpp"
 
 namespace taskpipe {
 
@@ -107,6 +113,20 @@ nlohmann::json summary_json(const StatsSnapshot& s, std::uint64_t total, bool co
     }
     j["workers"] = workers;
     return j;
+}
+
+void check_writable_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        ::close(fd);
+        ::unlink(path.c_str());
+        return;
+    }
+    if (errno == EEXIST) fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        throw StartupError("--stats: cannot write " + path + ": " + std::strerror(errno));
+    }
+    ::close(fd);
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& json) {

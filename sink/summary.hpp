@@ -19,6 +19,10 @@ std::vector<std::string> summary_lines(const StatsSnapshot& stats, std::uint64_t
 nlohmann::json summary_json(const StatsSnapshot& stats, std::uint64_t total, bool complete);
 
 // Writes `json` to `path` (replacing it); throws std::system_error when it cannot.
+// For --stats at start-up: throws StartupError unless `path` can be opened for writing. A file
+// that did not exist is created to find out, then removed again.
+void check_writable_file(const std::string& path);
+
 void write_json_file(const std::string& path, const nlohmann::json& json);
 
 }  // namespace taskpipe

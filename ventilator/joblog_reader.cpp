@@ -42,6 +42,9 @@ RecordedTasks parse_joblog(std::istream& in, const std::string& name) {
     std::string line;
     for (std::uint64_t number = 1; std::getline(in, line); ++number) {
         if (in.eof()) break;  // no newline: a line cut short; its task runs again
+        // The sink escapes every carriage return of an input, so one ending the line is a CRLF
+        // line end (a copy through Windows or a converting transfer).
+        if (!line.empty() && line.back() == '\r') line.pop_back();
         auto fail = [&](const std::string& why) {
             throw std::runtime_error(name + ":" + std::to_string(number) + ": " + why);
         };

@@ -87,6 +87,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadCommandLine{
             "WorkerZeroConcurrency", "worker", {"-c", "0", "--builtin", "echo"}, "--concurrency"},
         BadCommandLine{"VentilatorZeroWindow", "ventilator", {"-w", "0"}, "--window"},
+        // Found at start-up, not after the whole batch has run.
+        BadCommandLine{"SinkStatsFileInAMissingDirectory",
+                       "sink",
+                       {"--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--stats",
+                        "/nonexistent/taskpipe-dir/stats.json"},
+                       "/nonexistent/taskpipe-dir/stats.json"},
+        BadCommandLine{
+            "SinkStatsFileIsADirectory",
+            "sink",
+            {"--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--stats", "/"},
+            "--stats"},
         BadCommandLine{"VentilatorMissingInputFile",
                        "ventilator",
                        {"-i", "/nonexistent/taskpipe-input"},

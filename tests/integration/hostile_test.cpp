@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <msgpack.hpp>
+#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "support/binaries.hpp"
@@ -33,6 +34,7 @@
 #include "support/pipeline.hpp"
 #include "support/process.hpp"
 #include "support/results.hpp"
+#include "support/temp_dir.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/message.hpp"
 
@@ -558,6 +560,54 @@ class FakePeers {
     Monitor monitor_;
     std::map<std::uint64_t, int> results_by_id_;
 };
+
+// "Never trust bytes off the network": a worker's host name comes off the network and ends up in
+// the sink's log lines, its summary, --stats (JSON), --joblog (one tab-separated line per task)
+// and the metrics. Tabs, newlines, terminal escapes or bytes that are not UTF-8 in it must not
+// break any of them, nor the exit status of a batch that completed.
+TEST(Hostile, SinkKeepsItsOutputsWellFormedWhateverAWorkerCallsItself) {
+    TempDir dir;
+    const std::string stats_file = dir.file("stats.json");
+    const std::string joblog = dir.file("jobs.tsv");
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--stats", stats_file, "--joblog", joblog});
+    SinkDriver driver(pipeline);
+    constexpr std::uint64_t kBatch = 91;
+    driver.to_control(Hello{kBatch});
+    ASSERT_TRUE(driver.welcomed(kBatch)) << sink.describe();
+
+    const std::string host = "evil\thost\n2\tx\t-\t0.000\tok\t0\t-\t1\t2\x1b[2J\xff\xfe";
+    driver.to_results(Heartbeat{host, 7, 1, 1, false, {}});
+    Result failed;
+    failed.batch = kBatch;
+    failed.id = 1;
+    failed.status = Status::failed;
+    failed.exit_code = 1;
+    failed.host = host;
+    failed.pid = 7;
+    failed.input = "1";
+    driver.to_results(failed);
+    ASSERT_TRUE(driver.acknowledged(1)) << sink.describe();
+    driver.to_control(End{kBatch, 1});
+    driver.to_control(Bye{kBatch});
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 1) << sink.describe();
+
+    const std::string err = sink.stderr_text();
+    EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
+    for (const std::string& line : split_lines(err)) {
+        EXPECT_TRUE(std::regex_search(line, std::regex(R"(^\d{4}-\d\d-\d\dT[\d:.]+Z sink )")))
+            << line;
+    }
+    std::ifstream stats_in(stats_file);
+    const auto stats = nlohmann::json::parse(stats_in, nullptr, false);
+    ASSERT_FALSE(stats.is_discarded()) << "--stats is not JSON\n" << sink.describe();
+    EXPECT_EQ(stats.at("status").at("failed"), 1);
+    std::ifstream joblog_in(joblog, std::ios::binary);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(joblog_in, line);) lines.push_back(line);
+    ASSERT_EQ(lines.size(), 2u) << "a header and one line";
+    EXPECT_EQ(std::count(lines[1].begin(), lines[1].end(), '\t'), 8) << lines[1];
+}
 
 // Acceptance (b): hostile frames on the worker's task socket, interleaved with valid tasks:
 // every valid task gets exactly one result, and the worker stays up and exits cleanly.

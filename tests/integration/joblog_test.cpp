@@ -306,6 +306,45 @@ TEST(Joblog, ResumeFailedRunsAgainOnlyTheTasksThatFailed) {
         << sink.stderr_text();
 }
 
+// README, Joblog and resume: "a last line cut short (no newline) is ignored and its task runs
+// again", and the resumed run may append to the same joblog. Its first line must not be glued to
+// the fragment: that line would be lost, and the joblog malformed for the next --resume.
+TEST(Joblog, ResumingIntoAJoblogWhoseLastLineWasCutShortKeepsItWellFormed) {
+    TempDir dir;
+    const std::string joblog = dir.file("jobs.tsv");
+    std::ofstream(joblog) << kHeader << "\n"
+                          << "1\thost:1\t1700000000.000\t0.010\tok\t0\t-\t1\t1\n"
+                          << "2\thost:1\t1700000000.0";  // the crash
+    const std::string input = numbered_lines(4);
+    {
+        Pipeline pipeline;
+        Process& sink = pipeline.start_sink({"--joblog", joblog});
+        Process& ventilator = pipeline.start_ventilator(Stdin::data(input), {"--resume", joblog});
+        pipeline.start_worker({"--builtin", "echo"});
+        const auto deadline = deadline_in(60s);
+        ASSERT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
+        ASSERT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
+        EXPECT_TRUE(tally_lines(sink.stdout_text(), {"2", "3", "4"}).exact()) << sink.describe();
+    }
+    const auto found = entries(joblog);
+    std::map<std::uint64_t, int> ok;
+    for (const Entry& e : found) {
+        EXPECT_EQ(e.fields.size(), 9u) << read_file(joblog);
+        if (e.fields.size() == 9 && e.status() == "ok") ++ok[e.id];
+    }
+    EXPECT_EQ(ok, (std::map<std::uint64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}))
+        << read_file(joblog);
+
+    // And the joblog still reads back: resuming again runs nothing.
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink();
+    Process& ventilator = pipeline.start_ventilator(Stdin::data(input), {"--resume", joblog});
+    const auto deadline = deadline_in(60s);
+    EXPECT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
+    EXPECT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
+    EXPECT_EQ(sink.stdout_text(), "");
+}
+
 // "When the input record for a skipped id differs from the joblog's input ... log an error naming
 // the id and both values, stop reading further input, let the tasks already read complete, and
 // exit 2."

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -98,6 +99,31 @@ TEST(KeepOrder, ASlowTaskHoldsTheReorderWindowAndNothingPastItIsSent) {
     ASSERT_EQ(sink.wait_for_exit(deadline), 0) << sink.describe();
     EXPECT_EQ(ventilator.wait_for_exit(deadline), 0) << ventilator.describe();
     EXPECT_EQ(sink.stdout_text(), numbers(1, kTasks));
+}
+
+// README, Output control: "Interrupted with -k, the sink does not write held results out of
+// order: they are lost from stdout". Its last words must say so, not count them as written.
+TEST(KeepOrder, AnInterruptedSinkDoesNotCountHeldResultsAsWritten) {
+    TempDir dir;
+    const std::string marks = dir.file("");
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"-k", "--progress-interval", "0.1"});
+    pipeline.start_ventilator(Stdin::data(numbers(1, 10)));
+    // Task 1 waits for as long as the test's directory exists.
+    pipeline.start_worker({"-c", "4", "--shell",
+                           "if [ \"$1\" = 1 ]; then while [ -d \"" + marks +
+                               "\" ]; do sleep 0.02; done; fi; echo \"$1\""});
+
+    ASSERT_TRUE(sink.wait_for_stderr("progress: 9/10", deadline_in(30s))) << sink.describe();
+    ASSERT_TRUE(wait_for([&] { return sink.catches_signal(SIGTERM); }, deadline_in(10s)));
+    sink.signal(SIGTERM);
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(20s)), 3) << sink.describe();
+    EXPECT_EQ(sink.stdout_text(), "");
+    EXPECT_NE(
+        sink.stderr_text().find(
+            "interrupted: 0 results written of 10 tasks; 9 held back for -k were not written"),
+        std::string::npos)
+        << sink.stderr_text();
 }
 
 // "--tag: each output line prefixed with the task's input and a tab, as parallel --tag does."
@@ -288,6 +314,37 @@ TEST(Progress, OnATerminalIsOneLineRedrawnWithinTheWidth) {
     EXPECT_NE(screen.find("sink info: 30 tasks, 0 failed, 0 lost"), std::string::npos) << screen;
     EXPECT_EQ(tally_lines(read_file(dir.file("output.txt")), split_lines(numbers(1, 30))).exact(),
               true);
+}
+
+// On a narrow terminal the line still fits, and what it shows reads whole: fields that do not fit
+// are left out rather than cut in the middle ("ETA" without its value, "1 work").
+TEST(Progress, OnANarrowTerminalLeavesOutWholeFieldsRatherThanCuttingThem) {
+    TempDir dir;
+    const Endpoints endpoints = Endpoints::ipc(dir);
+    const std::string sink_command = "stty cols 30 rows 20; exec '" + sink_path() + "' --bind " +
+                                     endpoints.results + " --control " + endpoints.control +
+                                     " > /dev/null";
+    Process terminal({"/usr/bin/script", "-qec", sink_command, "/dev/null"});
+    Pipeline pipeline(endpoints);
+    Process& ventilator = pipeline.start_ventilator(Stdin::data(numbers(1, 40)));
+    pipeline.start_worker({"-c", "2", "--shell", R"(sleep 0.1; [ "$1" != 3 ])"});
+
+    ASSERT_EQ(ventilator.wait_for_exit(deadline_in(60s)), 1) << ventilator.describe();
+    ASSERT_EQ(terminal.wait_for_exit(deadline_in(20s)), 1) << terminal.describe();
+    const std::string screen = terminal.stdout_text();
+    const std::regex whole(
+        R"(^\d+/\d+\+?( \(\d+%\))? done(, \d+ failed)?(, ETA (-|[\d:]+))?(, (-|[\d.]+)/s)?(, \d+ workers?)?$)");
+    std::size_t drawn = 0;
+    std::size_t start = 0;
+    while ((start = screen.find("\r\x1b[K", start)) != std::string::npos) {
+        start += 4;
+        const std::string line = screen.substr(start, screen.find_first_of("\r\n", start) - start);
+        if (line.empty() || line.find(" sink ") != std::string::npos) continue;
+        ++drawn;
+        EXPECT_LE(line.size(), 29u) << line;
+        EXPECT_TRUE(std::regex_search(line, whole)) << line;
+    }
+    EXPECT_GE(drawn, 2u) << screen;
 }
 
 }  // namespace

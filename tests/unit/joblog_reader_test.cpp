@@ -76,6 +76,25 @@ TEST(JoblogReader, ALastLineWithoutItsNewlineIsIgnored) {
     EXPECT_TRUE(tasks.contains(1));
 }
 
+// A joblog that went through a Windows editor or a CRLF-converting copy: the sink never writes
+// a raw carriage return (an input's \r is escaped), so one at the end of a line is the line end.
+TEST(JoblogReader, LinesEndingWithCarriageReturnNewlineReadLikePlainOnes) {
+    auto crlf = [](std::string text) {
+        std::string out;
+        for (char c : text) {
+            if (c == '\n') out += '\r';
+            out += c;
+        }
+        return out;
+    };
+    const auto tasks =
+        parse(crlf(joblog::header() + entry("1", "ok", "one") + entry("2", "failed", "cr\\r")));
+    ASSERT_EQ(tasks.size(), 2u);
+    EXPECT_TRUE(tasks.at(1).ok);
+    EXPECT_EQ(tasks.at(1).input, "one");
+    EXPECT_EQ(tasks.at(2).input, "cr\r");
+}
+
 TEST(JoblogReader, AMalformedLineIsAnErrorNamingItsNumber) {
     const std::string good = joblog::header() + entry("1", "ok", "a");
     EXPECT_NE(parse_error(good + "2\tonly\tthree\n").find("jobs.tsv:3:"), std::string::npos);
