@@ -18,11 +18,21 @@ using taskpipe::Message;
 
 std::vector<std::pair<std::string, Message>> valid_messages() {
     using namespace taskpipe;
-    Result full{7, 3, 2, Status::failed, 1, 9, "out\n", "err\n", true, "host", 42, 1, 2};
-    Result bare{7, 4, 1, Status::timeout, std::nullopt, std::nullopt, "", "", false, "", 0, 0, 0};
+    Result full{7, 3, 2, Status::failed, 1, 9, "out\n", "err\n", true, "host", 42, 1, 2, "in", 5};
+    Result bare = full;
+    bare.id = 4;
+    bare.attempt = 1;
+    bare.status = Status::timeout;
+    bare.exit_code = bare.signal = std::nullopt;
+    bare.out = bare.err = bare.host = "";
+    bare.out_truncated = false;
+    bare.pid = 0;
+    bare.started_us = bare.duration_us = bare.sent_us = 0;
+    bare.input = std::nullopt;
     return {
-        {"task", Task{7, 1, 1, "payload"}},
-        {"task_binary", Task{0xffffffffffffffffu, 2, 3, std::string("\0\xff\x80", 3)}},
+        {"task", Task{7, 1, 1, "payload", 0, false}},
+        {"task_echo", Task{7, 1, 1, "payload", 1700000000000000u, true}},
+        {"task_binary", Task{0xffffffffffffffffu, 2, 3, std::string("\0\xff\x80", 3), 0, false}},
         {"result_full", full},
         {"result_bare", bare},
         {"heartbeat", Heartbeat{"host", 42, 4, 8, false, {{7, 1}, {7, 2}}}},
@@ -30,10 +40,13 @@ std::vector<std::pair<std::string, Message>> valid_messages() {
         {"release_tasks", Release{0, {}, {{7, 1}, {7, 5}}}},
         {"release_ids", Release{7, {1, 5}, {}}},
         {"hello", Hello{7}},
-        {"welcome", Welcome{7, 16}},
+        {"welcome", Welcome{7, 16, 0, false}},
+        {"welcome_ordered", Welcome{7, 16, 1000, true}},
         {"reject", Reject{7, "busy"}},
         {"end", End{7, 100}},
         {"lost", Lost{7, 3, 3}},
+        {"skip", Skip{7, {1, 2, 3}, {2}}},
+        {"progress", Progress{7, 100, 10, 2, 1000}},
         {"ack", Ack{7, {1, 2, 3}, {2}}},
         {"alive", Alive{7, {4, 5}, 16}},
         {"bye", Bye{7}},
