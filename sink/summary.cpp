@@ -35,10 +35,10 @@ std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t tot
     char rate[64];
     std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", s.elapsed_s, throughput(s));
     const std::uint64_t lost = s.count(Status::lost);
-    std::string line = std::to_string(total) + " tasks, " +
-                       std::to_string(s.unsuccessful() - lost) + " failed, " +
-                       std::to_string(lost) + " lost, " + rate + ", " +
-                       std::to_string(s.workers.size()) + " workers";
+    std::string line =
+        std::to_string(total) + " tasks, " + std::to_string(s.unsuccessful() - lost) + " failed, " +
+        std::to_string(lost) + " lost, " + rate + ", " + std::to_string(s.workers.size()) +
+        (s.workers.size() == 1 ? " worker" : " workers");
     if (s.duplicates > 0)
         line += ", " + std::to_string(s.duplicates) + " duplicate results dropped";
     if (s.foreign > 0)

@@ -89,7 +89,8 @@ void Worker::reconnect_if_dropped() {
         // Already gone: libzmq ended the session itself.
     }
     tasks_->connect(options_.ventilator);
-    log_warning("the connection to the ventilator dropped; connecting again");
+    // Also what every worker sees when a batch ends and its ventilator exits: not a warning.
+    log_info("the connection to the ventilator dropped; connecting again");
 }
 
 void Worker::close_task_socket() {
