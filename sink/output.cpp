@@ -75,20 +75,22 @@ class JsonLinesWriter : public ResultWriter {
 
 }  // namespace
 
-std::string result_to_json(const Result& r) {
+std::string result_to_json(const Result& r, JsonBytes bytes) {
     nlohmann::json j;
     j["id"] = r.id;
     j["status"] = to_string(r.status);
     j["exit_code"] = r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json(nullptr);
     j["signal"] = r.signal ? nlohmann::json(*r.signal) : nlohmann::json(nullptr);
-    put_bytes(j, "stdout", r.out);
-    put_bytes(j, "stderr", r.err);
+    if (bytes == JsonBytes::included) {
+        put_bytes(j, "stdout", r.out);
+        put_bytes(j, "stderr", r.err);
+    }
     if (r.out_truncated) j["stdout_truncated"] = true;
     j["worker"] =
         r.host.empty() ? nlohmann::json(nullptr) : nlohmann::json(worker_name(r.host, r.pid));
     j["attempt"] = r.attempt;
     j["duration_s"] = static_cast<double>(r.duration_us) / 1e6;
-    if (r.input) put_bytes(j, "input", *r.input);
+    if (r.input && bytes == JsonBytes::included) put_bytes(j, "input", *r.input);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -34,7 +34,9 @@ class ResultWriter {
     std::string buffer_;
 };
 
-// The JSON line for one result, without the newline.
-std::string result_to_json(const Result& result);
+// The JSON line for one result, without the newline. Without the bytes, the line leaves out
+// the task's stdout, stderr and input (for --results, which stores them as files beside it).
+enum class JsonBytes { included, left_out };
+std::string result_to_json(const Result& result, JsonBytes bytes = JsonBytes::included);
 
 }  // namespace taskpipe

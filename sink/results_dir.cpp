@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <nlohmann/json.hpp>
 #include <string_view>
 #include <system_error>
 
@@ -54,12 +53,7 @@ void ResultsDirectory::write(const Result& result) {
     write_file(dir / "input", result.input.value_or(""));
     write_file(dir / "stdout", result.out);
     write_file(dir / "stderr", result.err);
-    nlohmann::json meta = nlohmann::json::parse(result_to_json(result));
-    for (const char* bulky :
-         {"stdout", "stdout_base64", "stderr", "stderr_base64", "input", "input_base64"}) {
-        meta.erase(bulky);
-    }
-    write_file(dir / "result.json", meta.dump() + "\n");
+    write_file(dir / "result.json", result_to_json(result, JsonBytes::left_out) + "\n");
 }
 
 }  // namespace taskpipe
