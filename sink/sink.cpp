@@ -433,8 +433,7 @@ int Sink::run() {
         poll(items, std::chrono::milliseconds(finished ? 50 : 250));
     }
     if (!finished) {
-        writer_->flush();
-        if (joblog_) joblog_->flush();
+        flush_output();
         completed_at_ = Clock::now();
         stats_.batch_finished();
         progress_.finish();
