@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -44,6 +45,31 @@ std::size_t files_starting_with(const std::filesystem::path& dir, const std::str
         if (entry.path().filename().string().starts_with(prefix)) ++count;
     }
     return count;
+}
+
+// The sink started under script(1) on a terminal `columns` wide, its stdout going to
+// `output`; script's own stdout is what the terminal showed.
+std::unique_ptr<Process> sink_on_terminal(const Endpoints& endpoints, int columns,
+                                          const std::string& output) {
+    const std::string command = "stty cols " + std::to_string(columns) + " rows 20; exec '" +
+                                sink_path() + "' --bind " + endpoints.results + " --control " +
+                                endpoints.control + " > '" + output + "'";
+    return std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/script", "-qec", command, "/dev/null"});
+}
+
+// The status lines drawn on `screen`: each redraw is "\r\x1b[K" followed by the line, up to
+// the next CR or newline; log lines (drawn the same way above the status line) are left out.
+std::vector<std::string> status_lines(const std::string& screen) {
+    std::vector<std::string> lines;
+    for (std::size_t start = 0; (start = screen.find("\r\x1b[K", start)) != std::string::npos;) {
+        start += 4;
+        std::string line = screen.substr(start, screen.find_first_of("\r\n", start) - start);
+        if (!line.empty() && line.find(" sink ") == std::string::npos) {
+            lines.push_back(std::move(line));
+        }
+    }
+    return lines;
 }
 
 // "-k/--keep-order: results written in input order". Low ids take longest, so completion order
@@ -287,10 +313,8 @@ TEST(Progress, QuietTurnsItOff) {
 TEST(Progress, OnATerminalIsOneLineRedrawnWithinTheWidth) {
     TempDir dir;
     const Endpoints endpoints = Endpoints::ipc(dir);
-    const std::string sink_command = "stty cols 50 rows 20; exec '" + sink_path() + "' --bind " +
-                                     endpoints.results + " --control " + endpoints.control +
-                                     " > '" + dir.file("output.txt") + "'";
-    Process terminal({"/usr/bin/script", "-qec", sink_command, "/dev/null"});
+    const auto terminal_process = sink_on_terminal(endpoints, 50, dir.file("output.txt"));
+    Process& terminal = *terminal_process;
     Pipeline pipeline(endpoints);
     Process& ventilator = pipeline.start_ventilator(Stdin::data(numbers(1, 30)));
     pipeline.start_worker({"-c", "2", "--shell", R"(sleep 0.1; echo "$1")"});
@@ -300,12 +324,8 @@ TEST(Progress, OnATerminalIsOneLineRedrawnWithinTheWidth) {
     const std::string screen = terminal.stdout_text();
     EXPECT_NE(screen.find("\r\x1b[K"), std::string::npos) << screen;
     std::size_t drawn = 0;
-    std::size_t start = 0;
-    // Each redraw is "\r\x1b[K" followed by the line, up to the next CR or newline.
-    while ((start = screen.find("\r\x1b[K", start)) != std::string::npos) {
-        start += 4;
-        const std::string line = screen.substr(start, screen.find_first_of("\r\n", start) - start);
-        if (line.empty() || line.find(" done") == std::string::npos) continue;
+    for (const std::string& line : status_lines(screen)) {
+        if (line.find(" done") == std::string::npos) continue;
         ++drawn;
         EXPECT_LE(line.size(), 49u) << line;
         EXPECT_TRUE(std::regex_search(line, std::regex(R"(^\d+/\d+\+? )"))) << line;
@@ -321,10 +341,8 @@ TEST(Progress, OnATerminalIsOneLineRedrawnWithinTheWidth) {
 TEST(Progress, OnANarrowTerminalLeavesOutWholeFieldsRatherThanCuttingThem) {
     TempDir dir;
     const Endpoints endpoints = Endpoints::ipc(dir);
-    const std::string sink_command = "stty cols 30 rows 20; exec '" + sink_path() + "' --bind " +
-                                     endpoints.results + " --control " + endpoints.control +
-                                     " > /dev/null";
-    Process terminal({"/usr/bin/script", "-qec", sink_command, "/dev/null"});
+    const auto terminal_process = sink_on_terminal(endpoints, 30, "/dev/null");
+    Process& terminal = *terminal_process;
     Pipeline pipeline(endpoints);
     Process& ventilator = pipeline.start_ventilator(Stdin::data(numbers(1, 40)));
     pipeline.start_worker({"-c", "2", "--shell", R"(sleep 0.1; [ "$1" != 3 ])"});
@@ -335,11 +353,7 @@ TEST(Progress, OnANarrowTerminalLeavesOutWholeFieldsRatherThanCuttingThem) {
     const std::regex whole(
         R"(^\d+/\d+\+?( \(\d+%\))? done(, \d+ failed)?(, ETA (-|[\d:]+))?(, (-|[\d.]+)/s)?(, \d+ workers?)?$)");
     std::size_t drawn = 0;
-    std::size_t start = 0;
-    while ((start = screen.find("\r\x1b[K", start)) != std::string::npos) {
-        start += 4;
-        const std::string line = screen.substr(start, screen.find_first_of("\r\n", start) - start);
-        if (line.empty() || line.find(" sink ") != std::string::npos) continue;
+    for (const std::string& line : status_lines(screen)) {
         ++drawn;
         EXPECT_LE(line.size(), 29u) << line;
         EXPECT_TRUE(std::regex_search(line, whole)) << line;
