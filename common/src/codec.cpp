@@ -96,7 +96,7 @@ std::vector<std::uint64_t> as_id_list(const msgpack::object& o, const char* fiel
 }
 
 std::vector<TaskRef> as_task_refs(const msgpack::object& o) {
-    if (o.type != msgpack::type::ARRAY) malformed("field 'tasks' is not an array");
+    if (o.type != msgpack::type::ARRAY) malformed("a field of [batch, id] pairs is not an array");
     std::vector<TaskRef> refs;
     refs.reserve(o.via.array.size);
     for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
@@ -227,6 +227,8 @@ Message decode_heartbeat(const msgpack::object& map) {
             h.draining = as_bool(v, "draining");
         else if (k == "tasks")
             h.tasks = as_task_refs(v);
+        else if (k == "running")
+            h.running = as_task_refs(v);
     });
     req.check();
     return h;
@@ -240,6 +242,9 @@ Message decode_batch_only(const msgpack::object& map) {
     for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
         req.saw(k);
         if (k == "batch") m.batch = as_uint<std::uint64_t>(v, "batch");
+        if constexpr (std::is_same_v<T, Welcome> || std::is_same_v<T, Hello>) {
+            if (k == "sink") m.sink = as_uint<std::uint64_t>(v, "sink");
+        }
         if constexpr (std::is_same_v<T, Welcome>) {
             if (k == "capacity") m.capacity = as_uint<std::uint64_t>(v, "capacity");
             if (k == "reorder_window") {
@@ -348,9 +353,47 @@ Message decode_alive(const msgpack::object& map) {
             a.ids = as_id_list(v, "ids");
         else if (k == "capacity")
             a.capacity = as_uint<std::uint64_t>(v, "capacity");
+        else if (k == "sink")
+            a.sink = as_uint<std::uint64_t>(v, "sink");
+        else if (k == "running")
+            a.running = as_id_list(v, "running");
     });
     req.check();
     return a;
+}
+
+Message decode_abort(const msgpack::object& map) {
+    Abort a;
+    Required req{"batch"};
+    for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
+        req.saw(k);
+        if (k == "batch")
+            a.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "status")
+            a.status = as_uint<std::uint32_t>(v, "status");
+        else if (k == "reason")
+            a.reason = as_text(v, "reason");
+    });
+    req.check();
+    return a;
+}
+
+Message decode_handover(const msgpack::object& map) {
+    Handover h;
+    Required req{"batch", "through"};
+    for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
+        req.saw(k);
+        if (k == "batch")
+            h.batch = as_uint<std::uint64_t>(v, "batch");
+        else if (k == "through")
+            h.through = as_uint<std::uint64_t>(v, "through");
+        else if (k == "ids")
+            h.ids = as_id_list(v, "ids");
+        else if (k == "failed")
+            h.failed = as_id_list(v, "failed");
+    });
+    req.check();
+    return h;
 }
 
 // Two forms: from a worker, `tasks` alone; from the sink, `batch` (non-zero) and `ids`. A frame
@@ -406,6 +449,8 @@ Message decode_map(const msgpack::object& map) {
     if (type == "ack") return decode_ack(map);
     if (type == "alive") return decode_alive(map);
     if (type == "bye") return decode_batch_only<Bye>(map);
+    if (type == "abort") return decode_abort(map);
+    if (type == "handover") return decode_handover(map);
     if (type.empty()) malformed("missing field 'type'");
     malformed("unknown message type '" + std::string(type.substr(0, 40)) + "'");
 }
@@ -524,20 +569,24 @@ struct PackVisitor {
         pack_field(p, "sent_us", r.sent_us);
         if (r.input) pack_bytes(p, "input", *r.input);
     }
+    void pack_refs(std::string_view key, const std::vector<TaskRef>& refs) {
+        pack_key(p, key);
+        p.pack_array(static_cast<std::uint32_t>(refs.size()));
+        for (const auto& ref : refs) {
+            p.pack_array(2);
+            p.pack(ref.batch);
+            p.pack(ref.id);
+        }
+    }
     void operator()(const Heartbeat& h) {
-        pack_header(p, 6, "heartbeat");
+        pack_header(p, h.running ? 7 : 6, "heartbeat");
         pack_text(p, "host", h.host);
         pack_field(p, "pid", h.pid);
         pack_field(p, "concurrency", h.concurrency);
         pack_field(p, "capacity", h.capacity);
         pack_field(p, "draining", h.draining);
-        pack_key(p, "tasks");
-        p.pack_array(static_cast<std::uint32_t>(h.tasks.size()));
-        for (const auto& ref : h.tasks) {
-            p.pack_array(2);
-            p.pack(ref.batch);
-            p.pack(ref.id);
-        }
+        pack_refs("tasks", h.tasks);
+        if (h.running) pack_refs("running", *h.running);
     }
     void operator()(const Release& m) {
         if (m.batch != 0) {  // the sink's form
@@ -547,20 +596,16 @@ struct PackVisitor {
             return;
         }
         pack_header(p, 1, "release");
-        pack_key(p, "tasks");
-        p.pack_array(static_cast<std::uint32_t>(m.tasks.size()));
-        for (const auto& ref : m.tasks) {
-            p.pack_array(2);
-            p.pack(ref.batch);
-            p.pack(ref.id);
-        }
+        pack_refs("tasks", m.tasks);
     }
     void operator()(const Hello& m) {
-        pack_header(p, 1, "hello");
+        pack_header(p, m.sink != 0 ? 2 : 1, "hello");
         pack_field(p, "batch", m.batch);
+        if (m.sink != 0) pack_field(p, "sink", m.sink);
     }
     void operator()(const Welcome& m) {
-        pack_header(p, 4, "welcome");
+        pack_header(p, 5, "welcome");
+        pack_field(p, "sink", m.sink);
         pack_field(p, "batch", m.batch);
         pack_field(p, "capacity", m.capacity);
         pack_field(p, "reorder_window", m.reorder_window);
@@ -603,10 +648,25 @@ struct PackVisitor {
         pack_field(p, "failed", m.failed);
     }
     void operator()(const Alive& m) {
-        pack_header(p, 3, "alive");
+        pack_header(p, m.running ? 5 : 4, "alive");
         pack_field(p, "batch", m.batch);
         pack_field(p, "ids", m.ids);
         pack_field(p, "capacity", m.capacity);
+        pack_field(p, "sink", m.sink);
+        if (m.running) pack_field(p, "running", *m.running);
+    }
+    void operator()(const Abort& m) {
+        pack_header(p, 3, "abort");
+        pack_field(p, "batch", m.batch);
+        pack_field(p, "status", m.status);
+        pack_text(p, "reason", m.reason);
+    }
+    void operator()(const Handover& m) {
+        pack_header(p, 4, "handover");
+        pack_field(p, "batch", m.batch);
+        pack_field(p, "through", m.through);
+        pack_field(p, "ids", m.ids);
+        pack_field(p, "failed", m.failed);
     }
     void operator()(const Bye& m) {
         pack_header(p, 1, "bye");

@@ -250,6 +250,28 @@ TEST(CodecRoundTrip, AckWithMostIdsPerMessage) {
 TEST(CodecRoundTrip, Alive) { expect_round_trip(Alive{.batch = 5, .ids = {8, 9}}); }
 TEST(CodecRoundTrip, Bye) { expect_round_trip(Bye{.batch = 5}); }
 
+// "welcome.sink, alive.sink: the sink instance", "hello.sink: the instance that welcomed the batch
+// before", "heartbeat.running / alive.running: of the tasks named, those that have started".
+TEST(CodecRoundTrip, SinkInstanceAndRunningLists) {
+    expect_round_trip(Hello{.batch = 5, .sink = 77});
+    expect_round_trip(Welcome{.batch = 5, .capacity = 0, .reorder_window = 0, .sink = 77});
+    expect_round_trip(Alive{.batch = 5, .ids = {8, 9}, .sink = 77, .running = {{9}}});
+    expect_round_trip(Alive{.batch = 5, .ids = {8, 9}, .sink = 77, .running = {{}}});
+    expect_round_trip(
+        Heartbeat{.host = "h", .pid = 1, .tasks = {{1, 1}, {1, 2}}, .running = {{{1, 2}}}});
+}
+
+TEST(CodecRoundTrip, AbortAndHandover) {
+    expect_round_trip(Abort{.batch = 5, .status = 2, .reason = "stdout: Broken pipe"});
+    expect_round_trip(Handover{.batch = 5, .through = 1000, .ids = {1002, 1005}, .failed = {3}});
+}
+
+TEST(CodecDecode, AHeartbeatWithoutRunningSaysNothingAboutWhatHasStarted) {
+    const auto m = decode(encode_to_string(Heartbeat{.host = "h", .pid = 1, .tasks = {{1, 1}}}));
+    ASSERT_TRUE(m.message);
+    EXPECT_FALSE(std::get<Heartbeat>(*m.message).running.has_value());
+}
+
 TEST(CodecEncoder, ReusesItsBufferBetweenMessages) {
     Encoder encoder;
     const std::string first(encoder.encode(Task{.batch = 1, .id = 1, .payload = "long payload"}));

@@ -75,6 +75,9 @@ struct Heartbeat {
     std::uint32_t capacity = 0;
     bool draining = false;  // shutting down: takes no new task
     std::vector<TaskRef> tasks;
+    // Of `tasks`, those that have started. Absent (an older worker): not known; present, the
+    // other tasks are only queued there.
+    std::optional<std::vector<TaskRef>> running{};
     friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
@@ -91,6 +94,8 @@ struct Release {
 // ventilator -> sink: a batch starts; the sink answers Welcome or Reject.
 struct Hello {
     std::uint64_t batch = 0;
+    // The sink instance (Welcome.sink) that welcomed this batch before; 0 on the first Hello.
+    std::uint64_t sink = 0;
     friend bool operator==(const Hello&, const Hello&) = default;
 };
 struct Welcome {
@@ -102,6 +107,9 @@ struct Welcome {
     // The sink shows each task's input (--tag, --jsonl, --joblog, --results): ask the workers to
     // send it back (Task.echo_input). Off, results stay small.
     bool echo_input = false;
+    // This sink process: a random non-zero number chosen at its start (0: an older sink), so that
+    // a restarted sink is told apart from the one before.
+    std::uint64_t sink = 0;
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
@@ -160,7 +168,31 @@ struct Alive {
     std::vector<std::uint64_t> ids;
     // The sum of the capacities of the live workers, when known (0: unknown).
     std::uint64_t capacity = 0;
+    std::uint64_t sink = 0;  // as in Welcome
+    // Of `ids`, those that have started (the heartbeat's `running`); absent when the heartbeat
+    // did not say.
+    std::optional<std::vector<std::uint64_t>> running{};
     friend bool operator==(const Alive&, const Alive&) = default;
+};
+
+// sink -> ventilator: the sink is exiting before the batch is complete (interrupted, or its
+// output failed); `status` is its exit status.
+struct Abort {
+    std::uint64_t batch = 0;
+    std::uint32_t status = 0;
+    std::string reason;
+    friend bool operator==(const Abort&, const Abort&) = default;
+};
+
+// ventilator -> a sink instance that took over a running batch (the sink restarted): an earlier
+// sink instance recorded tasks 1..through and `ids`; those in `failed` did not succeed. Count
+// them as done, write nothing for them. Several may be sent (each list at most 4,096 ids).
+struct Handover {
+    std::uint64_t batch = 0;
+    std::uint64_t through = 0;
+    std::vector<std::uint64_t> ids;
+    std::vector<std::uint64_t> failed;
+    friend bool operator==(const Handover&, const Handover&) = default;
 };
 
 // ventilator -> sink: every task is acknowledged; the sink may exit.
@@ -170,7 +202,7 @@ struct Bye {
 };
 
 using Message = std::variant<Task, Result, Heartbeat, Release, Hello, Welcome, Reject, End, Lost,
-                             Skip, Progress, Ack, Alive, Bye>;
+                             Skip, Progress, Ack, Alive, Bye, Abort, Handover>;
 
 // The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
 // may keep per task, leaving room for the rest of the result (the echoed input among it).
