@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -82,20 +83,62 @@ Joblog::Joblog(const std::string& path) : path_(path) {
             st.st_size = complete;
         }
     }
-    if (error == 0 && st.st_size == 0) error = write_all(fd_, joblog::header());
+    written_ = st.st_size;
+    if (error == 0 && st.st_size == 0) {
+        const std::string header = joblog::header();
+        error = write_all(fd_, header);
+        written_ = static_cast<off_t>(header.size());
+    }
     if (error != 0) {
         ::close(fd_);
         throw StartupError("cannot write the joblog " + path + ": " + std::strerror(error));
     }
+    reserved_ = written_;
 }
 
 Joblog::~Joblog() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ < 0) return;
+    // Gives back the room reserved and not used (blocks past the end of the file).
+    if (reserved_ > written_) (void)::ftruncate(fd_, written_);
+    ::close(fd_);
+}
+
+void Joblog::reserve(std::size_t bytes) {
+    const off_t needed = written_ + static_cast<off_t>(buffer_.size() + bytes);
+    if (!can_reserve_ || needed <= reserved_) return;
+    // In steps of at least 64 KiB, so that a busy joblog costs one fallocate per few hundred
+    // lines, not one per line.
+    const off_t step = std::max<off_t>(needed - reserved_, 64 * 1024);
+    if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, reserved_, step) == 0) {
+        reserved_ += step;
+        return;
+    }
+    const int error = errno;
+    if (error == EOPNOTSUPP || error == ENOSYS) {
+        can_reserve_ = false;  // written as before: a full disk may cut the joblog short
+        log_debug("the joblog's file system cannot reserve room (fallocate): " +
+                  std::string(std::strerror(error)));
+        return;
+    }
+    // The last step may be too large for what is left: try exactly what is needed.
+    if (step > needed - reserved_ &&
+        ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, reserved_, needed - reserved_) == 0) {
+        reserved_ = needed;
+        return;
+    }
+    throw std::system_error(error, std::generic_category(), "cannot write the joblog " + path_);
+}
+
+void Joblog::append(const Result& result) {
+    std::string line = joblog_line(result);
+    reserve(line.size());
+    buffer_ += line;
 }
 
 void Joblog::flush() {
     if (buffer_.empty()) return;
     const int error = write_all(fd_, buffer_);
+    written_ += static_cast<off_t>(buffer_.size());
     buffer_.clear();
     if (error != 0) {
         throw std::system_error(error, std::generic_category(), "cannot write the joblog " + path_);

@@ -17,6 +17,7 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     long long reorder_window = static_cast<long long>(o.reorder_window);
     long long show_failures = static_cast<long long>(o.show_failures);
     double progress_seconds = 5.0;
+    double ventilator_timeout_seconds = 60.0;
     po::options_description options("Options");
     auto add = options.add_options();
     add("bind,b", po::value(&o.bind)->default_value(o.bind),
@@ -40,6 +41,10 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         "seconds between progress log lines when stderr is not a terminal");
     add("show-failures", po::value(&show_failures)->default_value(show_failures),
         "failed tasks logged one by one with the end of their stderr");
+    add("ventilator-timeout",
+        po::value(&ventilator_timeout_seconds)->default_value(ventilator_timeout_seconds),
+        "give up (exit 4) after this many seconds without a word from the batch's ventilator; "
+        "0: never");
     add_curve_options(options, o.curve, kSinkCurveRoles);
     add("joblog", po::value(&o.joblog)->value_name("FILE"),
         "append one line per finished task to FILE (for ventilator --resume)");
@@ -67,6 +72,13 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         throw UsageError("--progress-interval must be between 0.1 and 86400 seconds");
     }
     o.progress_interval = std::chrono::milliseconds(static_cast<long>(progress_seconds * 1000.0));
+    if (!(ventilator_timeout_seconds >= 0.0) || ventilator_timeout_seconds > 31'536'000.0 ||
+        (ventilator_timeout_seconds > 0.0 && ventilator_timeout_seconds < 3.0)) {
+        throw UsageError(
+            "--ventilator-timeout must be 0 (never) or between 3 and 31536000 seconds");
+    }
+    o.ventilator_timeout =
+        std::chrono::milliseconds(static_cast<long>(ventilator_timeout_seconds * 1000.0));
     if (values.count("metrics")) o.metrics = parse_metrics_address(metrics);
     // Two binds to port * get two different ports; any other repeat would collide.
     if (o.bind == o.control && !o.bind.ends_with(":*")) {

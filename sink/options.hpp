@@ -31,6 +31,8 @@ struct SinkOptions {
     std::chrono::milliseconds progress_interval{5000};  // progress log lines off a terminal
     std::uint64_t show_failures = 10;                   // failed tasks logged with their stderr
     std::chrono::milliseconds bye_timeout{3000};        // wait for the ventilator's Bye at the end
+    // No word from the batch's ventilator for this long: exit 4. 0: never.
+    std::chrono::milliseconds ventilator_timeout{60000};
     CurveFiles curve;    // --curve-*: off unless --curve-key is given
     std::string joblog;  // --joblog FILE: one line per finished task; empty: none
     std::optional<MetricsAddress> metrics;  // --metrics: no HTTP server unless given

@@ -45,7 +45,7 @@ std::string rate_text(double rate) {
 }  // namespace
 
 std::string progress_text(const StatsSnapshot& s, double rate, std::size_t width, bool bar) {
-    const std::uint64_t done = s.finished() + s.skipped;
+    const std::uint64_t done = s.done();
     // Until the ventilator's input has ended, the size of an input file stands in for the total.
     // 0: not known yet.
     const std::uint64_t total = s.total.value_or(s.expected);

@@ -1,6 +1,7 @@
 #include "sink.hpp"
 
 #include <cstdio>
+#include <random>
 #include <system_error>
 #include <unordered_set>
 
@@ -24,6 +25,45 @@ constexpr int kReceiveBurst = 4096;  // results taken before the control socket 
 constexpr auto kSinkHeartbeat = std::chrono::seconds(1);
 // A worker not heard from for this long no longer counts towards the live capacity.
 constexpr auto kWorkerSilence = std::chrono::seconds(5);
+// A Hello for the running batch that does not name this sink instance moves the conversation to
+// its connection only once the batch's ventilator has been silent this long (it sends Progress
+// every second): a live ventilator's batch cannot be taken away from it.
+constexpr auto kTakeoverSilence = std::chrono::seconds(3);
+// See Ventilator: a loop iteration this much longer than its poll timeout means a pause.
+constexpr auto kPauseThreshold = std::chrono::seconds(1);
+
+template <typename... Handlers>
+struct Overloaded : Handlers... {
+    using Handlers::operator()...;
+};
+
+std::uint64_t random_instance() {
+    std::random_device device;
+    std::uint64_t id = 0;
+    while (id == 0) id = (std::uint64_t{device()} << 32) ^ device();
+    return id;
+}
+
+// "from ADDRESS (key KEY)", as much of it as ZeroMQ knows about the connection `frame` came on.
+std::string describe_peer(zmq::message_t& frame) {
+    auto property = [&](const char* name) -> std::string {
+        try {
+            return frame.gets(name);
+        } catch (const zmq::error_t&) {
+            return {};
+        }
+    };
+    std::string text;
+    if (const std::string address = property("Peer-Address"); !address.empty()) {
+        text += " from " + address;
+    }
+    if (const std::string key = property("User-Id"); !key.empty()) text += " (key " + key + ")";
+    return text;
+}
+
+std::string seconds(std::chrono::steady_clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
+}
 
 SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
@@ -96,7 +136,8 @@ Sink::Sink(const SinkOptions& options, int output_fd)
                            options.control)),
       writer_(ResultWriter::make(output_format(options), output_fd)),
       progress_(ProgressReport::choose(options.quiet), options.progress_interval),
-      joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)) {
+      joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)),
+      instance_(random_instance()) {
     // A --stats path that cannot be written is found now, not after the whole batch has run.
     if (!options.stats_file.empty()) check_writable_file(options.stats_file);
     if (!options.results_dir.empty()) results_dir_.emplace(options.results_dir);
@@ -212,10 +253,12 @@ void Sink::report_failure(const Result& r) {
 }
 
 void Sink::emit(const Result& r) {
+    // The joblog line first: it reserves its room on disk, so that a full disk stops the sink
+    // before this output is written rather than after (see Joblog).
+    if (joblog_) joblog_->append(r);
     ++written_;
     writer_->write(r);
     if (results_dir_) results_dir_->write(r);
-    if (joblog_) joblog_->append(r);
 }
 
 void Sink::advance_ordered_output() {
@@ -275,9 +318,15 @@ void Sink::on_heartbeat(const Heartbeat& beat) {
                     : beat.capacity > 0 ? beat.capacity
                                         : std::max(beat.concurrency, 1u);
     if (batch_ == 0 || ventilator_.empty()) return;
-    Alive alive{batch_, {}, live_capacity()};
+    Alive alive{batch_, {}, live_capacity(), instance_, std::nullopt};
     for (const TaskRef& ref : beat.tasks) {
         if (ref.batch == batch_) alive.ids.push_back(ref.id);
+    }
+    if (beat.running) {
+        alive.running.emplace();
+        for (const TaskRef& ref : *beat.running) {
+            if (ref.batch == batch_) alive.running->push_back(ref.id);
+        }
     }
     send_to_ventilator(alive);
 }
@@ -317,53 +366,131 @@ void Sink::receive_results() {
     }
 }
 
-void Sink::on_control(const std::string& peer, const Message& message) {
-    if (const auto* hello = std::get_if<Hello>(&message)) {
-        if (batch_ == 0 || hello->batch == batch_) {
-            const bool first = batch_ == 0;
-            batch_ = hello->batch;
-            ventilator_ = peer;
-            send_to_ventilator(Welcome{batch_, live_capacity(),
-                                       options_.keep_order ? options_.reorder_window : 0,
-                                       shows_input()});
-            if (first) {
-                stats_.batch_started();
-                std::vector<Result> early = std::move(early_);
-                early_.clear();
-                early_bytes_ = 0;
-                for (Result& r : early) on_result(r);
-            }
-        } else {
-            const std::string saved = std::exchange(ventilator_, peer);
-            send_to_ventilator(Reject{hello->batch, "the sink is busy with another batch"});
-            ventilator_ = saved;
-        }
-    } else if (const auto* end = std::get_if<End>(&message)) {
-        if (end->batch == batch_ && !total_) {
-            total_ = end->total;
-            stats_.total_known(end->total);
-            // Results for ids past the end (forged, or from a confused peer) came before the
-            // total was known; they must not stand in for tasks of the batch.
-            const std::uint64_t beyond = done_.erase_above(end->total);
-            if (beyond > 0) {
-                count_malformed("results",
-                                std::to_string(beyond) + " results had ids beyond the batch's end");
-            }
-        }
-    } else if (const auto* lost = std::get_if<Lost>(&message)) {
-        on_lost(*lost);
-    } else if (const auto* skip = std::get_if<Skip>(&message)) {
-        on_skip(*skip);
-    } else if (const auto* progress = std::get_if<Progress>(&message)) {
-        if (progress->batch == batch_) stats_.progress(*progress);
-    } else if (const auto* bye = std::get_if<Bye>(&message)) {
-        if (bye->batch == batch_) bye_ = true;
-    } else {
-        count_malformed("control", "unexpected message type");
+void Sink::on_hello(const std::string& peer, zmq::message_t& frame, const Hello& hello,
+                    Clock::time_point now) {
+    if (hello.batch == 0) {
+        count_malformed("control", "hello for batch 0 (batch ids are not 0)");
+        return;
     }
+    const bool first = batch_ == 0;
+    if (!first && hello.batch != batch_) {
+        const std::string saved = std::exchange(ventilator_, peer);
+        send_to_ventilator(Reject{hello.batch, "the sink is busy with another batch"});
+        ventilator_ = saved;
+        return;
+    }
+    if (!first && peer != ventilator_) {
+        // The ventilator reconnected (it names this instance), or its old connection went
+        // silent; anything else is a stranger who learnt the batch id.
+        const bool known = hello.sink == instance_;
+        if (!known && now - last_heard_from_ventilator_ < kTakeoverSilence) {
+            refused_.count("refused a hello for the running batch" + describe_peer(frame) +
+                           ": the batch's ventilator is connected");
+            const std::string saved = std::exchange(ventilator_, peer);
+            send_to_ventilator(Reject{hello.batch, "the batch's ventilator is connected"});
+            ventilator_ = saved;
+            return;
+        }
+        log_info("the ventilator is back on a new connection" + describe_peer(frame));
+    }
+    batch_ = hello.batch;
+    ventilator_ = peer;
+    last_heard_from_ventilator_ = now;
+    send_to_ventilator(Welcome{batch_, live_capacity(),
+                               options_.keep_order ? options_.reorder_window : 0, shows_input(),
+                               instance_});
+    if (!first) return;
+    stats_.batch_started();
+    if (hello.sink != 0) log_info("taking over a running batch (the sink was restarted?)");
+    std::vector<Result> early = std::move(early_);
+    early_.clear();
+    early_bytes_ = 0;
+    for (Result& r : early) on_result(r);
+}
+
+// The tasks the sink before this one recorded: done, with no output and no joblog line here.
+void Sink::on_handover(const Handover& h) {
+    const std::uint64_t last = total_ ? std::min(h.through, *total_) : h.through;
+    std::uint64_t added = done_.insert_through(last);
+    for (std::uint64_t id : h.ids) {
+        if (id != 0 && (!total_ || id <= *total_) && done_.insert(id)) ++added;
+    }
+    std::uint64_t failed = 0;
+    for (std::uint64_t id : h.failed) {
+        if (done_.contains(id) && handed_over_failed_.insert(id).second) ++failed;
+    }
+    stats_.handed_over(added, failed);
+    advance_ordered_output();
+}
+
+void Sink::on_control(const zmq::message_t& peer_frame, zmq::message_t& frame,
+                      const Message& message, Clock::time_point now) {
+    const std::string peer = peer_frame.to_string();
+    const bool for_the_sink =
+        std::holds_alternative<Hello>(message) || std::holds_alternative<End>(message) ||
+        std::holds_alternative<Lost>(message) || std::holds_alternative<Skip>(message) ||
+        std::holds_alternative<Handover>(message) || std::holds_alternative<Progress>(message) ||
+        std::holds_alternative<Bye>(message);
+    if (!for_the_sink) {
+        count_malformed("control", "unexpected message type");
+        return;
+    }
+    if (const auto* hello = std::get_if<Hello>(&message)) {
+        on_hello(peer, frame, *hello, now);
+        return;
+    }
+    if (batch_ == 0 || peer != ventilator_) {
+        // Messages about the running batch on another connection are most likely its ventilator
+        // reconnecting (its Hello follows); anything else is logged.
+        const bool about_batch = std::visit(
+            [&](const auto& m) {
+                if constexpr (requires { m.batch; }) return batch_ != 0 && m.batch == batch_;
+                return false;
+            },
+            message);
+        ++control_refused_;
+        if (batch_ == 0 || about_batch) {
+            log_debug("ignored a control message" + describe_peer(frame) +
+                      " on a connection that has not said hello");
+        } else {
+            refused_.count("refused a control message" + describe_peer(frame) +
+                           ": not from the batch's ventilator");
+        }
+        return;
+    }
+    last_heard_from_ventilator_ = now;
+    std::visit(Overloaded{
+                   [&](const End& end) {
+                       if (end.batch != batch_ || total_) return;
+                       total_ = end.total;
+                       stats_.total_known(end.total);
+                       // Results for ids past the end (forged, or from a confused peer) came before
+                       // the total was known; they must not stand in for tasks of the batch.
+                       const std::uint64_t beyond = done_.erase_above(end.total);
+                       if (beyond > 0) {
+                           count_malformed(
+                               "results",
+                               std::to_string(beyond) + " results had ids beyond the batch's end");
+                       }
+                   },
+                   [&](const Lost& lost) { on_lost(lost); },
+                   [&](const Skip& skip) { on_skip(skip); },
+                   [&](const Handover& handover) {
+                       if (handover.batch == batch_) on_handover(handover);
+                   },
+                   [&](const Progress& progress) {
+                       if (progress.batch == batch_) stats_.progress(progress);
+                   },
+                   [&](const Bye& bye) {
+                       if (bye.batch == batch_) bye_ = true;
+                   },
+                   [&](const auto&) { count_malformed("control", "unexpected message type"); },
+               },
+               message);
 }
 
 void Sink::receive_control() {
+    const auto now = Clock::now();
     zmq::message_t peer;
     zmq::message_t frame;
     while (control_.recv(peer, zmq::recv_flags::dontwait)) {
@@ -382,7 +509,7 @@ void Sink::receive_control() {
             count_malformed("control", decoded.error);
             continue;
         }
-        on_control(peer.to_string(), *decoded.message);
+        on_control(peer, frame, *decoded.message, now);
     }
 }
 
@@ -403,52 +530,108 @@ void Sink::write_stats_file(bool complete) {
     }
 }
 
+// The loop runs at least every quarter second; a much longer gap means this process was not
+// running, and the silence of the ventilator and the workers meanwhile is not theirs.
+void Sink::check_pause(Clock::time_point now, Clock::duration expected) {
+    const Clock::duration gap = now - last_loop_;
+    last_loop_ = now;
+    if (gap < expected + kPauseThreshold) return;
+    log_warning("this sink did not run for " + seconds(gap) +
+                " (stopped, or the machine was suspended)");
+    last_heard_from_ventilator_ += gap;
+    for (auto& [name, seen] : workers_) seen.last_seen += gap;
+}
+
+// Tells the ventilator that the batch will not complete here, so that it need not wait for the
+// give-up timeout. Best effort: the ventilator's own timeout covers a lost Abort.
+void Sink::abort(ExitCode status, const std::string& reason) {
+    send_to_ventilator(Abort{batch_, static_cast<std::uint32_t>(status), reason});
+}
+
 int Sink::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
     std::vector<zmq::pollitem_t> items;
     bool finished = false;
-    while (!shutdown.requested()) {
-        if (zap_) zap_->check();
-        receive_results();
-        receive_control();
-        flush_acks();
-        if (batch_ != 0 && !finished) progress_.update(stats_, Clock::now());
-        if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
-            send_to_ventilator(Alive{batch_, {}, live_capacity()});  // the sink's own heartbeat
+    last_loop_ = Clock::now();
+    auto timeout = std::chrono::milliseconds(250);
+    try {
+        while (!shutdown.requested()) {
+            const auto now = Clock::now();
+            check_pause(now, timeout);
+            if (zap_) zap_->check();
+            receive_results();
+            receive_control();
+            flush_acks();
+            if (batch_ != 0 && !finished) progress_.update(stats_, now);
+            if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
+                // The sink's own heartbeat.
+                send_to_ventilator(Alive{batch_, {}, live_capacity(), instance_, std::nullopt});
+            }
+            if (!finished && complete()) {
+                finished = true;
+                completed_at_ = Clock::now();
+                stats_.batch_finished();
+                progress_.finish();
+                log_summary();
+                write_stats_file(true);
+            }
+            if (finished && (bye_ || Clock::now() - completed_at_ >= options_.bye_timeout)) break;
+            if (!finished && batch_ != 0 && options_.ventilator_timeout.count() > 0 &&
+                now - last_heard_from_ventilator_ >= options_.ventilator_timeout) {
+                return give_up(now);
+            }
+            items = {
+                {results_.handle(), 0, ZMQ_POLLIN, 0},
+                {control_.handle(), 0, ZMQ_POLLIN, 0},
+                {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
+            };
+            timeout = std::chrono::milliseconds(finished ? 50 : 250);
+            poll(items, timeout);
         }
-        if (!finished && complete()) {
-            finished = true;
-            completed_at_ = Clock::now();
-            stats_.batch_finished();
-            progress_.finish();
-            log_summary();
-            write_stats_file(true);
+        if (!finished) return interrupted();
+    } catch (const std::system_error& e) {
+        // The output, the joblog or --results cannot be written. What is buffered goes out if
+        // it can: each joblog line buffered has its room reserved, so output and joblog agree.
+        try {
+            flush_output();
+        } catch (const std::system_error&) {
+            // Already failing; the first error is the one reported.
         }
-        if (finished && (bye_ || Clock::now() - completed_at_ >= options_.bye_timeout)) break;
-        items = {
-            {results_.handle(), 0, ZMQ_POLLIN, 0},
-            {control_.handle(), 0, ZMQ_POLLIN, 0},
-            {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
-        };
-        poll(items, std::chrono::milliseconds(finished ? 50 : 250));
-    }
-    if (!finished) {
-        flush_output();
-        completed_at_ = Clock::now();
-        stats_.batch_finished();
-        progress_.finish();
-        write_stats_file(false);
-        // With -k, results held for the order are not written: --resume runs them again.
-        log_warning("interrupted: " + std::to_string(written_) + " results written" +
-                    (total_ ? " of " + std::to_string(*total_) + " tasks"
-                            : "; the ventilator had not finished reading its input") +
-                    (held_.empty() ? ""
-                                   : "; " + std::to_string(held_.size()) +
-                                         " held back for -k were not written"));
-        return kExitInterrupted;
+        abort(kExitUsage, e.what());
+        throw;
     }
     const StatsSnapshot stats = stats_.snapshot();
-    return stats.unsuccessful() + stats.skipped_failed > 0 ? kExitTasksFailed : kExitOk;
+    return stats.any_failed() ? kExitTasksFailed : kExitOk;
+}
+
+std::string Sink::written_text() const {
+    return std::to_string(written_) + " results written" +
+           (total_ ? " of " + std::to_string(*total_) + " tasks"
+                   : "; the ventilator had not finished reading its input") +
+           (held_.empty()
+                ? ""
+                : "; " + std::to_string(held_.size()) + " held back for -k were not written");
+}
+
+int Sink::interrupted() {
+    flush_output();
+    abort(kExitInterrupted, "the sink was interrupted");
+    stats_.batch_finished();
+    progress_.finish();
+    write_stats_file(false);
+    // With -k, results held for the order are not written: --resume runs them again.
+    log_warning("interrupted: " + written_text());
+    return kExitInterrupted;
+}
+
+int Sink::give_up(Clock::time_point now) {
+    flush_output();
+    stats_.batch_finished();
+    progress_.finish();
+    write_stats_file(false);
+    log_error("no word from the ventilator for " + seconds(now - last_heard_from_ventilator_) +
+              " (--ventilator-timeout); giving up: " + written_text());
+    return kExitGaveUp;
 }
 
 }  // namespace taskpipe

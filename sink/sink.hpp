@@ -1,7 +1,14 @@
 // The sink: collects results, writes each task's output exactly once, acknowledges results to
 // the ventilator, and knows when the batch is complete.
 //
-// It serves one batch: the first ventilator to say Hello. Results that arrive before that Hello
+// It serves one batch: the first ventilator to say Hello, and takes control messages only from
+// that ventilator's connection. A later Hello for the same batch moves the conversation to a new
+// connection (ZeroMQ replaced one whose peer was paused or cut off) when it names this sink's
+// instance, or when the old connection has been silent for a while; otherwise it is refused.
+// A sink that took over a running batch (it was restarted) learns from the ventilator's
+// Handover which tasks the sink before it recorded. Without a word from the ventilator for
+// --ventilator-timeout the sink gives up (exit 4); when it stops early for any other reason it
+// tells the ventilator (Abort). Results that arrive before that Hello
 // are held (up to a byte limit), results of other batches and duplicates are dropped (and
 // acknowledged again, so the ventilator stops re-sending). The batch is complete when the
 // ventilator's End has given the total and every id from 1 to total has a result or was
@@ -18,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <zmq.hpp>
@@ -32,6 +40,7 @@
 #include "taskpipe/codec.hpp"
 #include "taskpipe/done_set.hpp"
 #include "taskpipe/malformed_log.hpp"
+#include "taskpipe/program.hpp"
 #include "taskpipe/zap_handler.hpp"
 
 namespace taskpipe {
@@ -69,7 +78,16 @@ class Sink {
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const Release& release);
     std::uint64_t live_capacity() const;
-    void on_control(const std::string& peer, const Message& message);
+    void on_control(const zmq::message_t& peer, zmq::message_t& frame, const Message& message,
+                    Clock::time_point now);
+    void on_hello(const std::string& peer, zmq::message_t& frame, const Hello& hello,
+                  Clock::time_point now);
+    void on_handover(const Handover& handover);
+    void check_pause(Clock::time_point now, Clock::duration expected);
+    void abort(ExitCode status, const std::string& reason);
+    int interrupted();
+    int give_up(Clock::time_point now);
+    std::string written_text() const;
     void send_to_ventilator(const Message& message);
     void flush_output();
     void flush_acks();
@@ -89,8 +107,12 @@ class Sink {
     std::unique_ptr<Joblog> joblog_;  // null without --joblog
     Encoder encoder_;
 
-    std::uint64_t batch_ = 0;  // 0 until a ventilator says Hello
-    std::string ventilator_;   // its routing id on the control socket
+    const std::uint64_t instance_;  // this sink process, in Welcome and Alive
+    std::uint64_t batch_ = 0;       // 0 until a ventilator says Hello
+    std::string ventilator_;        // its routing id on the control socket
+    Clock::time_point last_heard_from_ventilator_;
+    Clock::time_point last_loop_;
+    std::unordered_set<std::uint64_t> handed_over_failed_;
     std::optional<std::uint64_t> total_;
     bool bye_ = false;
     DoneSet done_;
@@ -113,6 +135,8 @@ class Sink {
     std::uint64_t failures_reported_ = 0;
     std::uint64_t written_ = 0;  // results written out (skipped and held ones are not)
     MalformedLog malformed_;
+    MalformedLog refused_;  // control messages from peers other than the batch's ventilator
+    std::uint64_t control_refused_ = 0;
 };
 
 }  // namespace taskpipe

@@ -96,6 +96,12 @@ void Stats::skipped(std::uint64_t count, std::uint64_t failed) {
     data_.skipped_failed += failed;
 }
 
+void Stats::handed_over(std::uint64_t count, std::uint64_t failed) {
+    std::lock_guard lock(mutex_);
+    data_.handed_over += count;
+    data_.handed_over_failed += failed;
+}
+
 void Stats::heartbeat(const std::string& worker) {
     std::lock_guard lock(mutex_);
     data_.workers[worker].last_seen = Clock::now();

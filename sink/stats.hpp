@@ -37,8 +37,10 @@ struct StatsSnapshot {
     std::uint64_t resent = 0;            // ventilator: sent again after a liveness timeout
     std::uint64_t received = 0;          // results of the batch received, duplicates included
     std::array<std::uint64_t, kStatusCount> by_status{};  // tasks finished, by Status
-    std::uint64_t skipped = 0;                   // finished in an earlier run (ventilator --resume)
-    std::uint64_t skipped_failed = 0;            // of those, not ok
+    std::uint64_t skipped = 0;         // finished in an earlier run (ventilator --resume)
+    std::uint64_t skipped_failed = 0;  // of those, not ok
+    std::uint64_t handed_over = 0;     // recorded by an earlier sink instance (this one restarted)
+    std::uint64_t handed_over_failed = 0;        // of those, not ok
     std::uint64_t duplicates = 0;                // results dropped: the task already had one
     std::uint64_t foreign = 0;                   // results of another batch, dropped
     std::uint64_t malformed = 0;                 // messages dropped as malformed
@@ -49,6 +51,10 @@ struct StatsSnapshot {
     std::uint64_t finished() const;
     // Of those, the ones not ok.
     std::uint64_t unsuccessful() const { return finished() - by_status[0]; }
+    // Tasks done one way or another: finished here, skipped, or handed over.
+    std::uint64_t done() const { return finished() + skipped + handed_over; }
+    // Whether any task of the batch did not succeed, here or earlier.
+    bool any_failed() const { return unsuccessful() + skipped_failed + handed_over_failed > 0; }
     std::uint64_t count(Status status) const { return by_status[static_cast<std::size_t>(status)]; }
     std::size_t live_workers() const;
 };
@@ -65,6 +71,7 @@ class Stats {
     void result(const Result& result, bool first, std::uint64_t received_us);
     void lost();
     void skipped(std::uint64_t count, std::uint64_t failed);
+    void handed_over(std::uint64_t count, std::uint64_t failed);
     void heartbeat(const std::string& worker);
     void foreign();
     void malformed(std::uint64_t total);

@@ -47,6 +47,10 @@ std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t tot
     if (s.skipped > 0) {
         line += ", " + std::to_string(s.skipped) + " skipped (finished in an earlier run)";
     }
+    if (s.handed_over > 0) {
+        line += ", " + std::to_string(s.handed_over) + " recorded by the sink before this one (" +
+                std::to_string(s.handed_over_failed) + " not ok)";
+    }
     lines.push_back(line);
 
     line = "by status:";
@@ -91,6 +95,8 @@ nlohmann::json summary_json(const StatsSnapshot& s, std::uint64_t total, bool co
     j["status"] = by_status;
     j["skipped"] = s.skipped;
     j["skipped_failed"] = s.skipped_failed;
+    j["handed_over"] = s.handed_over;
+    j["handed_over_failed"] = s.handed_over_failed;
     j["wall_s"] = s.elapsed_s;
     j["tasks_per_s"] = throughput(s);
     j["results_received"] = s.received;

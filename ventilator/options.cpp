@@ -10,6 +10,7 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
     Parsed<VentilatorOptions> parsed;
     VentilatorOptions& o = parsed.options;
     double liveness_seconds = 5.0;
+    double sink_timeout_seconds = 60.0;
     // Parsed as signed numbers: Boost would read "-1" into an unsigned as a huge value.
     long long window = static_cast<long long>(o.window);
     long long max_attempts = o.max_attempts;
@@ -29,6 +30,8 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
         "sent again");
     add("max-attempts", po::value(&max_attempts)->default_value(max_attempts),
         "times a task is sent before it is reported lost");
+    add("sink-timeout", po::value(&sink_timeout_seconds)->default_value(sink_timeout_seconds),
+        "give up (exit 4) after this many seconds without a word from the sink; 0: never");
     add_curve_options(options, o.curve, kVentilatorCurveRoles);
     std::string resume_failed;
     add("resume", po::value(&o.resume)->value_name("FILE"),
@@ -64,6 +67,14 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
         throw UsageError("--liveness-timeout must be between 0 and 86400 seconds");
     }
     o.liveness_timeout = std::chrono::milliseconds(static_cast<long>(liveness_seconds * 1000.0));
+    if (!(sink_timeout_seconds >= 0.0) || sink_timeout_seconds > 31'536'000.0) {
+        throw UsageError("--sink-timeout must be between 0 (never) and 31536000 seconds");
+    }
+    if (sink_timeout_seconds > 0.0 && sink_timeout_seconds < 3.0) {
+        throw UsageError(
+            "--sink-timeout must be at least 3 seconds (the sink speaks every second)");
+    }
+    o.sink_timeout = std::chrono::milliseconds(static_cast<long>(sink_timeout_seconds * 1000.0));
     return parsed;
 }
 

@@ -18,6 +18,8 @@ struct VentilatorOptions {
     std::size_t window = 1000;                  // tasks sent but not yet acknowledged
     std::chrono::milliseconds liveness_timeout{5000};
     std::uint32_t max_attempts = 3;
+    // No word from the sink for this long (waiting for it, or mid-batch): exit 4. 0: never.
+    std::chrono::milliseconds sink_timeout{60000};
     CurveFiles curve;  // --curve-*: off unless --curve-key is given
     // --resume FILE / --resume-failed FILE: a joblog written by the sink; empty: run everything.
     std::string resume;

@@ -14,18 +14,26 @@ namespace taskpipe {
 
 namespace {
 
-constexpr auto kHelloInterval = std::chrono::seconds(1);
 constexpr auto kWaitingNotice = std::chrono::seconds(3);
 constexpr auto kProgressInterval = std::chrono::seconds(1);
-// A released task waits this long before it is sent again, so that while the capacity the sink
-// reported is out of date (a worker just died) released tasks do not bounce at full speed.
-constexpr auto kReleaseDelay = std::chrono::milliseconds(20);
+// A loop iteration that took this much longer than its poll timeout means the process did not
+// run (SIGSTOP, ^Z, a suspended machine): the time is not charged to the sink or the workers.
+constexpr auto kPauseThreshold = std::chrono::seconds(1);
 // How much of an input an error message quotes.
 constexpr std::size_t kQuotedInputBytes = 60;
+
+template <typename... Handlers>
+struct Overloaded : Handlers... {
+    using Handlers::operator()...;
+};
 
 std::string quote_input(std::string_view input) {
     const std::string text = joblog::escape(input.substr(0, kQuotedInputBytes));
     return "\"" + text + (input.size() > kQuotedInputBytes ? "\"..." : "\"");
+}
+
+std::string seconds(std::chrono::steady_clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
 }
 
 RecordedTasks load_recorded(const VentilatorOptions& options) {
@@ -85,13 +93,38 @@ Ventilator::Ventilator(const VentilatorOptions& options)
       input_(
           InputReader::open(options.input, options.null_separated ? '\0' : '\n', kMaxPayloadBytes)),
       recorded_(load_recorded(options)),
-      batch_(random_batch_id()) {
+      control_monitor_(context_, zmq::socket_type::pair),
+      batch_(random_batch_id()),
+      ledger_({.liveness_timeout = options.liveness_timeout,
+               .max_attempts = options.max_attempts,
+               .window = options.window}),
+      session_({.liveness_timeout = options.liveness_timeout, .give_up = options.sink_timeout},
+               Clock::now()) {
     if (curve_) {
         log_info("CURVE on: " + std::to_string(curve_->allowed.size()) +
                  " public keys may connect (this program's own included)");
     }
     if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
     expected_ = input_.count_remaining().value_or(0);
+    watch_control_connection();
+}
+
+void Ventilator::watch_control_connection() {
+    const std::string address = "inproc://taskpipe-ventilator-control-monitor";
+    if (zmq_socket_monitor(control_.handle(), address.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED) !=
+        0) {
+        throw zmq::error_t();
+    }
+    control_monitor_.set(zmq::sockopt::linger, 0);
+    control_monitor_.connect(address);
+}
+
+void Ventilator::check_control_connection() {
+    zmq::message_t event;
+    while (control_monitor_.recv(event, zmq::recv_flags::dontwait)) {
+        (void)single_frame(control_monitor_, event);  // the second frame names the endpoint
+        session_.connected();
+    }
 }
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
@@ -104,19 +137,21 @@ void Ventilator::send_control(const Message& message) {
     }
 }
 
-bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
-    const auto bytes =
-        encoder_.encode(Task{batch_, id, entry.attempt, entry.payload, unix_micros(), echo_input_});
-    if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
-        return false;  // no worker connected, or every worker's queue is full
+void Ventilator::send_tasks(Clock::time_point now) {
+    while (const auto task = ledger_.next_to_send(now)) {
+        const auto bytes =
+            encoder_.encode(Task{batch_, task->id, task->attempt, std::string(task->payload),
+                                 unix_micros(), echo_input_});
+        if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+            return;  // no worker connected, or every worker's queue is full
+        }
+        ledger_.sent(now);
     }
-    entry.deadline = Clock::now() + options_.liveness_timeout;
-    return true;
 }
 
-void Ventilator::read_input() {
+void Ventilator::read_input(Clock::time_point now) {
     try {
-        while (!input_done_ && !unsent_ && may_read()) {
+        while (!input_done_ && ledger_.wants(next_id_)) {
             std::optional<std::string> record = input_.next();
             if (!record) {
                 if (input_.exhausted()) {
@@ -130,11 +165,8 @@ void Ventilator::read_input() {
                 ++next_id_;
                 continue;
             }
-            const std::uint64_t id = next_id_++;
-            InFlight& entry = ledger_[id];
-            entry.payload = std::move(*record);
-            entry.deadline = Clock::time_point::max();
-            if (!send_task(id, entry)) unsent_ = id;
+            ledger_.add(next_id_++, std::move(*record));
+            send_tasks(now);
         }
     } catch (const std::runtime_error& e) {
         log_error(std::string(e.what()) + "; no further input is read, the " +
@@ -159,10 +191,11 @@ bool Ventilator::skip_recorded(std::uint64_t id, const std::string& record) {
     pending_skip_.ids.push_back(id);
     if (!task.ok) {
         pending_skip_.failed.push_back(id);
+        failed_ids_.push_back(id);
         ++failed_;  // a script sees status 1 if any task of the batch ultimately failed
     }
     ++skipped_;
-    skips_unacked_.insert(id);
+    skips_unacked_.emplace(id, !task.ok);
     recorded_.erase(it);
     if (pending_skip_.ids.size() >= kMaxIdsPerMessage) flush_skips();
     return true;
@@ -176,117 +209,124 @@ void Ventilator::flush_skips() {
     pending_skip_.failed.clear();
 }
 
-bool Ventilator::may_read() const {
-    if (ledger_.size() >= window()) return false;
-    return reorder_window_ == 0 || next_id_ < confirmed_.prefix() + 1 + reorder_window_;
+// After a Welcome that shows the sink reconnected or restarted: what it may not have received
+// (messages sent into a connection that died are gone) is sent again. The sink ignores repeats.
+void Ventilator::resend_reports() {
+    for (const auto& [id, failed] : skips_unacked_) {
+        pending_skip_.ids.push_back(id);
+        if (failed) pending_skip_.failed.push_back(id);
+        if (pending_skip_.ids.size() >= kMaxIdsPerMessage) flush_skips();
+    }
+    flush_skips();
+    for (const auto& [id, attempts] : lost_unacked_) send_control(Lost{batch_, id, attempts});
+    if (phase_ == Phase::finishing) send_control(End{batch_, next_id_ - 1});
 }
 
-void Ventilator::pump_tasks() {
-    while (!resend_.empty()) {
-        auto it = ledger_.find(resend_.front());
-        if (it != ledger_.end() && !send_task(it->first, it->second)) return;
-        resend_.pop_front();
+// A restarted sink knows nothing of the batch: it is told which tasks an earlier sink instance
+// recorded, so that it counts them done without writing them again.
+void Ventilator::hand_over() {
+    const DoneSet& done = ledger_.acknowledged();
+    Handover h{batch_, done.prefix(), {}, {}};
+    auto flush = [&] {
+        send_control(h);
+        h.ids.clear();
+        h.failed.clear();
+    };
+    for (std::uint64_t id : done.above()) {
+        h.ids.push_back(id);
+        if (h.ids.size() == kMaxIdsPerMessage) flush();
     }
-    const auto now = Clock::now();
-    while (!released_.empty() && released_.front().not_before <= now) {
-        auto it = ledger_.find(released_.front().id);
-        if (it != ledger_.end() && !send_task(it->first, it->second)) return;
-        released_.pop_front();
+    for (std::uint64_t id : failed_ids_) {
+        if (!done.contains(id)) continue;
+        h.failed.push_back(id);
+        if (h.failed.size() == kMaxIdsPerMessage) flush();
     }
-    if (unsent_) {
-        if (!send_task(*unsent_, ledger_.at(*unsent_))) return;
-        unsent_.reset();
-    }
-    read_input();
+    flush();
+    log_info("handed the batch over to a new sink: " + std::to_string(done.size()) +
+             " tasks recorded by the one before");
 }
 
 void Ventilator::check_deadlines(Clock::time_point now) {
-    if (!welcomed_) return;
+    if (!session_.welcomed()) return;
     // Without word from the sink, a missing result says nothing about the workers: hold every
     // deadline until the sink is back rather than re-send (and count attempts) blindly.
-    if (now - last_heard_from_sink_ > options_.liveness_timeout) {
+    if (session_.silent(now)) {
         if (!sink_silent_) {
-            log_warning("no word from the sink for " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                           now - last_heard_from_sink_)
-                                           .count()) +
-                        " s; nothing is re-sent until it answers");
+            log_warning("no word from the sink for " + seconds(session_.silence(now)) +
+                        "; nothing is re-sent until it answers");
             sink_silent_ = true;
         }
-        for (auto& [id, entry] : ledger_) {
-            if (entry.deadline != Clock::time_point::max()) {
-                entry.deadline = std::max(entry.deadline, now + options_.liveness_timeout);
-            }
-        }
+        ledger_.hold(now);
         return;
     }
     if (sink_silent_) {
         log_info("the sink answers again");
         sink_silent_ = false;
     }
-    for (auto it = ledger_.begin(); it != ledger_.end();) {
-        InFlight& entry = it->second;
-        if (entry.deadline > now) {
-            ++it;
-            continue;
-        }
-        const std::uint64_t id = it->first;
-        if (entry.attempt >= options_.max_attempts) {
-            log_warning("task " + std::to_string(id) + " lost: no result after " +
-                        std::to_string(entry.attempt) + " attempts");
-            send_control(Lost{batch_, id, entry.attempt});
-            ++lost_;
-            it = ledger_.erase(it);
-            continue;
-        }
-        ++entry.attempt;
-        ++resent_;
-        entry.deadline = Clock::time_point::max();
-        resend_.push_back(id);
-        log_info("re-sending task " + std::to_string(id) + " (attempt " +
-                 std::to_string(entry.attempt) + "): no result, and no live worker holds it");
-        ++it;
+    for (const Ledger::LostTask& task : ledger_.expire(now)) {
+        log_warning("task " + std::to_string(task.id) + " lost: no result after " +
+                    std::to_string(task.attempts) + " attempts");
+        send_control(Lost{batch_, task.id, task.attempts});
+        lost_unacked_.emplace(task.id, task.attempts);
+        failed_ids_.push_back(task.id);
+        ++lost_;
+    }
+    for (const Ledger::Resend& task : ledger_.take_resends()) {
+        log_info("re-sending task " + std::to_string(task.id) + " (attempt " +
+                 std::to_string(task.attempt) + "): no result, and no live worker holds it" +
+                 (task.counted ? "" : "; it had not started there, so no attempt is counted"));
+    }
+}
+
+// The loop runs at least every quarter second; a much longer gap means this process was not
+// running. Deadlines and the sink's silence restart from now, and the sink hears a Hello at once
+// (ZeroMQ may have replaced the connection meanwhile).
+void Ventilator::check_pause(Clock::time_point now, Clock::duration expected) {
+    const Clock::duration gap = now - last_loop_;
+    last_loop_ = now;
+    if (gap < expected + kPauseThreshold) return;
+    log_warning("this ventilator did not run for " + seconds(gap) +
+                " (stopped, or the machine was suspended); its deadlines restart now");
+    session_.paused(gap);
+    ledger_.hold(now);
+}
+
+void Ventilator::on_welcome(const Welcome& welcome, Clock::time_point now) {
+    const SinkSession::Welcomed welcomed = session_.welcome(welcome.sink, now);
+    ledger_.set_capacity(welcome.capacity);
+    ledger_.set_reorder_window(welcome.reorder_window);
+    echo_input_ = welcome.echo_input;
+    switch (welcomed) {
+        case SinkSession::Welcomed::first:
+            log_debug("the sink welcomed batch " + std::to_string(batch_) + " (capacity " +
+                      std::to_string(welcome.capacity) + ", reorder window " +
+                      std::to_string(welcome.reorder_window) + ")");
+            break;
+        case SinkSession::Welcomed::again:
+            log_info("the sink welcomed the batch again (a new connection)");
+            resend_reports();
+            break;
+        case SinkSession::Welcomed::new_sink:
+            log_warning("a new sink took over the batch (the sink was restarted)");
+            hand_over();
+            resend_reports();
+            break;
     }
 }
 
 void Ventilator::on_ack(const Ack& ack) {
     for (std::uint64_t id : ack.ids) {
-        acknowledged_ += ledger_.erase(id);
+        // An id not read yet is not ours to confirm (a confused or forged sink).
+        if (id >= next_id_) continue;
+        if (ledger_.acknowledge(id)) ++acknowledged_;
         skips_unacked_.erase(id);
-        if (id < next_id_) confirmed_.insert(id);
+        lost_unacked_.erase(id);
     }
     failed_ += ack.failed.size();
+    failed_ids_.insert(failed_ids_.end(), ack.failed.begin(), ack.failed.end());
 }
 
-std::size_t Ventilator::window() const {
-    // With no live worker known, one task may go out to whoever connects first.
-    return static_cast<std::size_t>(
-        std::min<std::uint64_t>(options_.window, std::max<std::uint64_t>(capacity_, 1)));
-}
-
-void Ventilator::on_release(const Release& release) {
-    const auto when = Clock::now() + kReleaseDelay;
-    for (std::uint64_t id : release.ids) {
-        auto it = ledger_.find(id);
-        if (it == ledger_.end() || it->second.deadline == Clock::time_point::max()) continue;
-        it->second.deadline = Clock::time_point::max();
-        released_.push_back({id, when});
-        ++released_count_;
-    }
-}
-
-void Ventilator::on_alive(const Alive& alive) {
-    capacity_ = alive.capacity;
-    const auto deadline = Clock::now() + options_.liveness_timeout;
-    for (std::uint64_t id : alive.ids) {
-        auto it = ledger_.find(id);
-        if (it != ledger_.end() && it->second.deadline != Clock::time_point::max()) {
-            it->second.deadline = deadline;
-        }
-    }
-}
-
-void Ventilator::handle_control() {
+void Ventilator::handle_control(Clock::time_point now) {
     zmq::message_t frame;
     while (control_.recv(frame, zmq::recv_flags::dontwait)) {
         DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
@@ -294,51 +334,86 @@ void Ventilator::handle_control() {
             malformed_.count("dropped a malformed message from the sink: " + decoded.error);
             continue;
         }
-        Message& m = *decoded.message;
-        last_heard_from_sink_ = Clock::now();
-        if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
-            if (!welcomed_) {
-                log_debug("the sink welcomed batch " + std::to_string(batch_) + " (capacity " +
-                          std::to_string(welcome->capacity) + ", reorder window " +
-                          std::to_string(welcome->reorder_window) + ")");
-            }
-            welcomed_ = true;
-            capacity_ = welcome->capacity;
-            reorder_window_ = welcome->reorder_window;
-            echo_input_ = welcome->echo_input;
-        } else if (const auto* reject = std::get_if<Reject>(&m);
-                   reject && reject->batch == batch_) {
-            throw StartupError("the sink refused the batch: " + reject->reason);
-        } else if (const auto* ack = std::get_if<Ack>(&m); ack && ack->batch == batch_) {
-            on_ack(*ack);
-        } else if (const auto* alive = std::get_if<Alive>(&m); alive && alive->batch == batch_) {
-            on_alive(*alive);
-        } else if (const auto* release = std::get_if<Release>(&m);
-                   release && release->batch == batch_) {
-            on_release(*release);
-        } else {
-            malformed_.count("dropped an unexpected message from the sink");
+        const bool ours = std::visit(
+            [&](const auto& m) {
+                if constexpr (requires { m.batch; }) return m.batch == batch_;
+                return false;
+            },
+            *decoded.message);
+        if (!ours) {
+            malformed_.count("dropped a message from the sink about another batch");
+            continue;
+        }
+        session_.heard(now);
+        std::visit(Overloaded{
+                       [&](const Welcome& m) { on_welcome(m, now); },
+                       [&](const Reject& m) {
+                           throw StartupError("the sink refused the batch: " + m.reason);
+                       },
+                       [&](const Ack& m) { on_ack(m); },
+                       [&](const Alive& m) {
+                           ledger_.set_capacity(m.capacity);
+                           ledger_.alive(m.ids, m.running, now);
+                       },
+                       [&](const Release& m) { ledger_.released(m.ids, now); },
+                       [&](const Abort& m) {
+                           abort_ = m;
+                           stop_ = Stop::sink_aborted;
+                       },
+                       [&](const auto&) {
+                           malformed_.count("dropped an unexpected message from the sink");
+                       },
+                   },
+                   *decoded.message);
+    }
+}
+
+void Ventilator::send_progress(Clock::time_point now, bool now_or_never) {
+    if (!now_or_never && now < next_progress_) return;
+    next_progress_ = now + kProgressInterval;
+    send_control(Progress{batch_, next_id_ - 1, ledger_.size(), ledger_.resent(), expected_});
+}
+
+Ventilator::Phase Ventilator::next_phase() const {
+    switch (phase_) {
+        case Phase::waiting:
+            return session_.welcomed() ? Phase::reading : Phase::waiting;
+        case Phase::reading:
+            return input_done_ ? Phase::finishing : Phase::reading;
+        case Phase::finishing:
+            return ledger_.empty() && skips_unacked_.empty() && lost_unacked_.empty()
+                       ? Phase::done
+                       : Phase::finishing;
+        case Phase::done:
+            return Phase::done;
+    }
+    return phase_;
+}
+
+void Ventilator::advance() {
+    for (Phase next = next_phase(); next != phase_; next = next_phase()) {
+        phase_ = next;
+        if (phase_ == Phase::finishing) {
+            flush_skips();  // End must follow every Skip
+            send_control(End{batch_, next_id_ - 1});
         }
     }
 }
 
-void Ventilator::send_progress(Clock::time_point now) {
-    if (now < next_progress_) return;
-    next_progress_ = now + kProgressInterval;
-    send_control(Progress{batch_, next_id_ - 1, ledger_.size(), resent_, expected_});
-}
-
-bool Ventilator::complete() const {
-    return input_done_ && end_sent_ && ledger_.empty() && skips_unacked_.empty();
+std::string Ventilator::counts() const {
+    return std::to_string(next_id_ - 1) + " tasks read, " + std::to_string(acknowledged_) +
+           " acknowledged, " + std::to_string(ledger_.size()) + " without a result" +
+           (input_done_ ? "" : ", input not read to the end");
 }
 
 int Ventilator::finish() {
+    send_progress(Clock::now(), /*now_or_never=*/true);  // the sink's --stats see the last counts
     send_control(Bye{batch_});
     const std::uint64_t total = next_id_ - 1;
     std::string summary = "batch complete: " + std::to_string(total) + " tasks, " +
                           std::to_string(failed_) + " failed, " + std::to_string(lost_) +
-                          " lost, " + std::to_string(resent_) + " re-sent, " +
-                          std::to_string(released_count_) + " released by full workers";
+                          " lost, " + std::to_string(ledger_.resent()) + " re-sent, " +
+                          std::to_string(ledger_.released_count()) + " released by full workers";
     if (malformed_.total() > 0) {
         summary += ", " + std::to_string(malformed_.total()) + " malformed messages";
     }
@@ -348,53 +423,75 @@ int Ventilator::finish() {
     return failed_ + lost_ > 0 ? kExitTasksFailed : kExitOk;
 }
 
+int Ventilator::stop(Stop why) {
+    if (why == Stop::sink_aborted) {
+        log_error("the sink stopped before the batch was complete (its exit status " +
+                  std::to_string(abort_.status) +
+                  (abort_.reason.empty() ? "" : ": " + abort_.reason) + "); " + counts());
+    } else if (session_.welcomed()) {
+        log_error("no word from the sink for " + seconds(session_.silence(Clock::now())) +
+                  " (--sink-timeout); giving up: " + counts());
+    } else {
+        log_error("no sink answered at " + options_.sink + " for " +
+                  seconds(session_.silence(Clock::now())) + " (--sink-timeout); giving up");
+    }
+    return kExitGaveUp;
+}
+
 int Ventilator::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
-    send_control(Hello{batch_});
     const auto started = Clock::now();
-    auto last_hello = started;
     bool noticed_waiting = false;
     const auto check_interval =
         std::min<Clock::duration>(std::chrono::milliseconds(250), options_.liveness_timeout / 4);
     next_deadline_check_ = started + check_interval;
+    last_loop_ = started;
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check_interval);
 
     while (!shutdown.requested()) {
+        auto now = Clock::now();
+        check_pause(now, timeout);
         if (zap_) zap_->check();
-        handle_control();
-        if (welcomed_) pump_tasks();
-        const auto now = Clock::now();
-        if (now >= next_deadline_check_) {
-            check_deadlines(now);
-            next_deadline_check_ = now + check_interval;
-            if (welcomed_) pump_tasks();
-        }
-        if (welcomed_) send_progress(now);
-        flush_skips();  // before End, which must follow every Skip
-        if (welcomed_ && input_done_ && !end_sent_) {
-            send_control(End{batch_, next_id_ - 1});
-            end_sent_ = true;
-        }
-        if (complete()) return finish();
-        if (!welcomed_ && now - last_hello >= kHelloInterval) {
-            send_control(Hello{batch_});  // again, in case the sink restarted
-            last_hello = now;
-            if (!noticed_waiting && now - started >= kWaitingNotice) {
+        check_control_connection();
+        handle_control(now);
+        if (stop_ != Stop::none) return stop(stop_);
+        if (session_.gave_up(now)) return stop(Stop::gave_up);
+        advance();
+        if (phase_ == Phase::done) return finish();
+        if (session_.hello_due(now)) {
+            send_control(Hello{batch_, session_.sink()});
+            session_.hello_sent(now);
+            if (!noticed_waiting && !session_.welcomed() && now - started >= kWaitingNotice) {
                 log_info("waiting for the sink at " + options_.sink);
                 noticed_waiting = true;
             }
         }
+        if (phase_ != Phase::waiting) {
+            send_tasks(now);
+            if (phase_ == Phase::reading) read_input(now);
+            if (now >= next_deadline_check_) {
+                check_deadlines(now);
+                next_deadline_check_ = now + check_interval;
+                send_tasks(now);
+            }
+            send_progress(now);
+            flush_skips();
+            advance();
+            if (phase_ == Phase::done) return finish();
+        }
 
-        const bool release_due = !released_.empty() && released_.front().not_before <= now;
-        const bool want_input =
-            welcomed_ && !input_done_ && !unsent_ && resend_.empty() && may_read();
-        const bool want_send = welcomed_ && (unsent_ || !resend_.empty() || release_due);
-        auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check_interval);
-        if (!released_.empty() && !release_due) {
-            timeout = std::min(timeout, std::chrono::ceil<std::chrono::milliseconds>(
-                                            released_.front().not_before - now));
+        now = Clock::now();
+        const auto next_release = ledger_.next_release();
+        const bool want_input = phase_ == Phase::reading && ledger_.wants(next_id_);
+        const bool want_send = phase_ != Phase::waiting && ledger_.sendable(now);
+        timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check_interval);
+        if (next_release != Clock::time_point::max() && next_release > now) {
+            timeout =
+                std::min(timeout, std::chrono::ceil<std::chrono::milliseconds>(next_release - now));
         }
         std::vector<zmq::pollitem_t> items = {
             {control_.handle(), 0, ZMQ_POLLIN, 0},
+            {control_monitor_.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, shutdown.fd(), ZMQ_POLLIN, 0},
         };
         if (want_input) items.push_back({nullptr, input_.fd(), ZMQ_POLLIN, 0});
@@ -402,9 +499,7 @@ int Ventilator::run() {
         poll(items, timeout);
     }
 
-    log_warning("interrupted: " + std::to_string(next_id_ - 1) + " tasks read, " +
-                std::to_string(acknowledged_) + " acknowledged, " + std::to_string(ledger_.size()) +
-                " without a result" + (input_done_ ? "" : ", input not read to the end"));
+    log_warning("interrupted: " + counts());
     return kExitInterrupted;
 }
 

@@ -30,7 +30,19 @@ class DoneSet {
         size_ -= erased;
         return erased;
     }
+    // Inserts every id from 1 to `last`; returns how many were new.
+    std::uint64_t insert_through(std::uint64_t last) {
+        if (last <= prefix_) return 0;
+        const std::uint64_t before = size_;
+        std::erase_if(above_, [last](std::uint64_t id) { return id <= last; });
+        prefix_ = last;
+        while (above_.erase(prefix_ + 1) == 1) ++prefix_;
+        size_ = prefix_ + above_.size();
+        return size_ - before;
+    }
     bool contains(std::uint64_t id) const { return id <= prefix_ || above_.contains(id); }
+    // The ids above prefix(), in no particular order.
+    const std::unordered_set<std::uint64_t>& above() const { return above_; }
     std::uint64_t size() const { return size_; }
     std::uint64_t prefix() const { return prefix_; }
 

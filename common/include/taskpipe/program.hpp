@@ -17,6 +17,7 @@ enum ExitCode : int {
     kExitTasksFailed = 1,  // the batch completed but some tasks failed or were lost
     kExitUsage = 2,        // bad command line, bad endpoint, address in use, ...
     kExitInterrupted = 3,  // stopped by SIGINT/SIGTERM before the batch completed
+    kExitGaveUp = 4,       // the other end of the batch (sink or ventilator) went away for good
 };
 
 // A command line the program cannot run with: exit status 2.
