@@ -336,7 +336,15 @@ void Sink::on_release(const Release& release) {
     Release forward;
     forward.batch = batch_;
     for (const TaskRef& ref : release.tasks) {
-        if (ref.batch == batch_ && !done_.contains(ref.id)) forward.ids.push_back(ref.id);
+        if (ref.batch != batch_) continue;
+        if (!done_.contains(ref.id)) {
+            forward.ids.push_back(ref.id);
+        } else {
+            // The ventilator sent a task this sink has a result for: it missed the ack (sent
+            // into a connection that died), so it gets another one.
+            pending_ack_.ids.push_back(ref.id);
+            if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
+        }
     }
     if (!forward.ids.empty()) send_to_ventilator(forward);
 }

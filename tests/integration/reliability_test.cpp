@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/census.hpp"
 #include "support/connections.hpp"
 #include "support/pipeline.hpp"
 #include "support/process.hpp"
@@ -48,67 +49,6 @@ std::string repeated_lines(int count, const std::string& payload) {
     std::string input;
     for (int i = 0; i < count; ++i) input += payload + "\n";
     return input;
-}
-
-// How the ids in a sink's --jsonl output compare with the batch 1..total, each exactly once.
-struct Census {
-    std::vector<std::uint64_t> missing;
-    std::vector<std::uint64_t> duplicated;
-    std::vector<std::uint64_t> unexpected;
-    std::map<std::uint64_t, nlohmann::json> results;  // the first result for each id
-
-    bool exact() const { return missing.empty() && duplicated.empty() && unexpected.empty(); }
-
-    std::string describe() const {
-        auto first_few = [](const std::vector<std::uint64_t>& ids) {
-            std::string text = std::to_string(ids.size());
-            for (std::size_t i = 0; i < ids.size() && i < 10; ++i) {
-                text += (i == 0 ? ": " : ", ") + std::to_string(ids[i]);
-            }
-            return text + (ids.size() > 10 ? " ...\n" : "\n");
-        };
-        return "missing " + first_few(missing) + "duplicated " + first_few(duplicated) +
-               "unexpected " + first_few(unexpected);
-    }
-
-    // The ids whose result has `status`, or (with `equal` false) has another one.
-    std::vector<std::uint64_t> with_status(std::string_view status, bool equal = true) const {
-        std::vector<std::uint64_t> ids;
-        for (const auto& [id, result] : results) {
-            if ((result.at("status") == status) == equal) ids.push_back(id);
-        }
-        return ids;
-    }
-    std::vector<std::uint64_t> not_with_status(std::string_view status) const {
-        return with_status(status, false);
-    }
-};
-
-Census take_census(std::string_view jsonl, std::uint64_t total) {
-    Census census;
-    std::map<std::uint64_t, int> seen;
-    for (auto& result : parse_json_lines(jsonl)) {
-        const auto id = result.at("id").get<std::uint64_t>();
-        if (++seen[id] == 1) census.results.emplace(id, std::move(result));
-    }
-    for (std::uint64_t id = 1; id <= total; ++id) {
-        const auto found = seen.find(id);
-        if (found == seen.end()) {
-            census.missing.push_back(id);
-        } else if (found->second > 1) {
-            census.duplicated.push_back(id);
-        }
-    }
-    for (const auto& [id, count] : seen) {
-        if (id == 0 || id > total) census.unexpected.push_back(id);
-    }
-    return census;
-}
-
-// How many results (lines) the sink has written so far.
-std::size_t results_written(const Process& sink) {
-    const std::string out = sink.stdout_text();
-    return static_cast<std::size_t>(std::count(out.begin(), out.end(), '\n'));
 }
 
 // The "worker" field of the results `worker` produces: "host:pid".
