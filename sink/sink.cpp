@@ -394,6 +394,7 @@ void Sink::on_hello(const std::string& peer, zmq::message_t& frame, const Hello&
         if (!known && now - last_heard_from_ventilator_ < kTakeoverSilence) {
             refused_.count("refused a hello for the running batch" + describe_peer(frame) +
                            ": the batch's ventilator is connected");
+            stats_.refused(refused_.total());
             const std::string saved = std::exchange(ventilator_, peer);
             send_to_ventilator(Reject{hello.batch, "the batch's ventilator is connected"});
             ventilator_ = saved;
@@ -448,22 +449,13 @@ void Sink::on_control(const zmq::message_t& peer_frame, zmq::message_t& frame,
         return;
     }
     if (batch_ == 0 || peer != ventilator_) {
-        // Messages about the running batch on another connection are most likely its ventilator
-        // reconnecting (its Hello follows); anything else is logged.
-        const bool about_batch = std::visit(
-            [&](const auto& m) {
-                if constexpr (requires { m.batch; }) return batch_ != 0 && m.batch == batch_;
-                return false;
-            },
-            message);
-        ++control_refused_;
-        if (batch_ == 0 || about_batch) {
-            log_debug("ignored a control message" + describe_peer(frame) +
-                      " on a connection that has not said hello");
-        } else {
-            refused_.count("refused a control message" + describe_peer(frame) +
-                           ": not from the batch's ventilator");
-        }
+        // A ventilator that reconnected may send a few messages before its Hello moves the
+        // batch to the new connection; it sends again what matters (Ventilator::resend_reports).
+        refused_.count("refused a control message" + describe_peer(frame) +
+                       (batch_ == 0 ? ": no batch has started"
+                                    : ": not from the batch's ventilator (a reconnecting "
+                                      "ventilator's hello would follow)"));
+        stats_.refused(refused_.total());
         return;
     }
     last_heard_from_ventilator_ = now;

@@ -135,8 +135,8 @@ class Sink {
     std::uint64_t failures_reported_ = 0;
     std::uint64_t written_ = 0;  // results written out (skipped and held ones are not)
     MalformedLog malformed_;
-    MalformedLog refused_;  // control messages from peers other than the batch's ventilator
-    std::uint64_t control_refused_ = 0;
+    // Control messages from peers other than the batch's ventilator.
+    MalformedLog refused_{"refused control messages"};
 };
 
 }  // namespace taskpipe

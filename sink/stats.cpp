@@ -117,6 +117,11 @@ void Stats::malformed(std::uint64_t total) {
     data_.malformed = total;
 }
 
+void Stats::refused(std::uint64_t total) {
+    std::lock_guard lock(mutex_);
+    data_.refused = total;
+}
+
 StatsSnapshot Stats::snapshot() const {
     const auto now = Clock::now();
     std::lock_guard lock(mutex_);

@@ -40,11 +40,12 @@ struct StatsSnapshot {
     std::uint64_t skipped = 0;         // finished in an earlier run (ventilator --resume)
     std::uint64_t skipped_failed = 0;  // of those, not ok
     std::uint64_t handed_over = 0;     // recorded by an earlier sink instance (this one restarted)
-    std::uint64_t handed_over_failed = 0;        // of those, not ok
-    std::uint64_t duplicates = 0;                // results dropped: the task already had one
-    std::uint64_t foreign = 0;                   // results of another batch, dropped
-    std::uint64_t malformed = 0;                 // messages dropped as malformed
-    LatencyHistogram latency;                    // task sent to result received
+    std::uint64_t handed_over_failed = 0;  // of those, not ok
+    std::uint64_t duplicates = 0;          // results dropped: the task already had one
+    std::uint64_t foreign = 0;             // results of another batch, dropped
+    std::uint64_t malformed = 0;           // messages dropped as malformed
+    std::uint64_t refused = 0;  // control messages not from the batch's ventilator, dropped
+    LatencyHistogram latency;   // task sent to result received
     std::map<std::string, WorkerStats> workers;  // by "host:pid"
 
     // Tasks with a final outcome in this run (every status, lost included; skipped excluded).
@@ -75,6 +76,7 @@ class Stats {
     void heartbeat(const std::string& worker);
     void foreign();
     void malformed(std::uint64_t total);
+    void refused(std::uint64_t total);
 
     StatsSnapshot snapshot() const;
 

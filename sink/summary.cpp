@@ -44,6 +44,10 @@ std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t tot
     if (s.foreign > 0)
         line += ", " + std::to_string(s.foreign) + " results of other batches dropped";
     if (s.malformed > 0) line += ", " + std::to_string(s.malformed) + " malformed messages dropped";
+    if (s.refused > 0) {
+        line += ", " + std::to_string(s.refused) +
+                " control messages refused (not from the batch's ventilator)";
+    }
     if (s.skipped > 0) {
         line += ", " + std::to_string(s.skipped) + " skipped (finished in an earlier run)";
     }
@@ -97,6 +101,7 @@ nlohmann::json summary_json(const StatsSnapshot& s, std::uint64_t total, bool co
     j["skipped_failed"] = s.skipped_failed;
     j["handed_over"] = s.handed_over;
     j["handed_over_failed"] = s.handed_over_failed;
+    j["refused"] = s.refused;
     j["wall_s"] = s.elapsed_s;
     j["tasks_per_s"] = throughput(s);
     j["results_received"] = s.received;

@@ -1,5 +1,7 @@
 #include "taskpipe/malformed_log.hpp"
 
+#include <string>
+
 #include "taskpipe/log.hpp"
 
 namespace taskpipe {
@@ -14,7 +16,7 @@ void MalformedLog::count(std::string_view what) {
     if (++total_ <= kLoggedOneByOne) {
         log_warning(what);
     } else if (total_ == kLoggedOneByOne + 1) {
-        log_warning("further malformed messages are counted, not logged");
+        log_warning("further " + std::string(what_) + " are counted, not logged");
     }
 }
 

@@ -409,6 +409,59 @@ TEST(Hostile, SinkRejectsAHelloForAnotherBatch) {
     EXPECT_TRUE(intruder.rejected(78)) << sink.describe();
 }
 
+// Issue 10: "The sink welcomes hello{batch: 0} and then a second batch, although docs say a sink
+// serves the first batch it hears of and batch 0 is not a valid batch."
+TEST(Hostile, SinkIgnoresAHelloForBatchZero) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink();
+    SinkDriver ventilator(pipeline);
+    ventilator.to_control(Hello{0});
+    ventilator.to_control(Hello{77});
+    EXPECT_TRUE(ventilator.welcomed(77)) << sink.describe();
+}
+
+// Issue 12: "The sink takes control messages from any peer there ... `end{total: 3}` makes the
+// sink exit 0 with 57 of 200 results; `skip` of every id makes both programs exit 0 ...; a
+// `hello` for the running batch re-points the sink's replies to the attacker." Control messages
+// are taken only from the connection that opened the batch; a Hello for the running batch from
+// another one is refused while the batch's ventilator is talking.
+TEST(Hostile, SinkTakesControlMessagesOnlyFromTheBatchsVentilator) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--jsonl"});
+    SinkDriver ventilator(pipeline);
+    constexpr std::uint64_t kBatch = 77;
+    ventilator.to_control(Hello{kBatch});
+    ASSERT_TRUE(ventilator.welcomed(kBatch)) << sink.describe();
+
+    SinkDriver intruder(pipeline);
+    intruder.to_control(End{kBatch, 1});
+    intruder.to_control(Skip{kBatch, {1, 2}, {}});
+    intruder.to_control(Lost{kBatch, 2, 3});
+    intruder.to_control(Bye{kBatch});
+    intruder.to_control(Hello{kBatch});
+    EXPECT_TRUE(intruder.rejected(kBatch)) << sink.describe();
+    ventilator.to_control(Progress{kBatch, 2, 2, 0, 0});
+
+    Result result;
+    result.batch = kBatch;
+    result.id = 1;
+    result.out = "one";
+    ventilator.to_results(result);
+    ASSERT_TRUE(ventilator.acknowledged(1)) << "the replies went elsewhere\n" << sink.describe();
+    EXPECT_FALSE(sink.wait_for_stderr(" tasks, ", deadline_in(1s)))
+        << "the intruder's End, Skip or Lost completed the batch\n"
+        << sink.describe();
+    result.id = 2;
+    ventilator.to_results(result);
+    ASSERT_TRUE(ventilator.acknowledged(2)) << sink.describe();
+    ventilator.to_control(End{kBatch, 2});
+    ventilator.to_control(Bye{kBatch});
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+    EXPECT_EQ(parse_json_lines(sink.stdout_text()).size(), 2u) << sink.describe();
+    EXPECT_TRUE(sink.wait_for_stderr("refused a control message", deadline_in(1s)))
+        << sink.describe();
+}
+
 // docs/protocol.md: "end ... the batch holds tasks 1 to total"; the sink "writes each task's
 // output exactly once" and "the batch is complete when the ventilator's End has given the total
 // and every id from 1 to total has a result". A result whose id turns out to be beyond the batch
