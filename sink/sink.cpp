@@ -573,7 +573,6 @@ int Sink::run() {
                 stats_.batch_finished();
                 progress_.finish();
                 log_summary();
-                write_stats_file(true);
             }
             if (finished && (bye_ || Clock::now() - completed_at_ >= options_.bye_timeout)) break;
             if (!finished && batch_ != 0 && options_.ventilator_timeout.count() > 0 &&
@@ -600,6 +599,8 @@ int Sink::run() {
         abort(kExitUsage, e.what());
         throw;
     }
+    // Written last: the ventilator's final Progress comes just before its Bye.
+    write_stats_file(true);
     const StatsSnapshot stats = stats_.snapshot();
     return stats.any_failed() ? kExitTasksFailed : kExitOk;
 }

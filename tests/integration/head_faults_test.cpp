@@ -192,6 +192,29 @@ TEST(HeadFaults, ASinkWhoseVentilatorWasKilledGivesUpAfterTheVentilatorTimeout) 
         << sink.describe();
 }
 
+// "`--stats`' re-send count is stale: it read 0 when the ventilator had re-sent 18-20, because no
+// final `progress` precedes `bye`."
+TEST(HeadFaults, TheStatsFileHasTheVentilatorsFinalResendCount) {
+    TempDir dir;
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--jsonl", "--stats", dir.file("stats.json")});
+    Process& ventilator = pipeline.start_ventilator(Stdin::data(repeated_lines(kTasks, "10")),
+                                                    {"--liveness-timeout", "1"});
+    start_workers(pipeline);
+    ASSERT_TRUE(wait_for_results(sink, kTasks / 5, deadline_in(30s))) << sink.describe();
+    pipeline.workers()[0]->signal(SIGKILL);  // its tasks are re-sent
+    expect_complete(sink, ventilator, kTasks);
+    const auto summary = ventilator.wait_for_stderr("batch complete:", deadline_in(1s));
+    ASSERT_TRUE(summary) << ventilator.describe();
+    const std::size_t at = summary->find(" lost, ");
+    ASSERT_NE(at, std::string::npos) << *summary;
+    const long resent = std::stol(summary->substr(at + 7));
+    EXPECT_GT(resent, 0) << *summary;
+    std::ifstream file(dir.file("stats.json"));
+    const auto stats = nlohmann::json::parse(file);
+    EXPECT_EQ(stats.at("resent").get<long>(), resent) << stats.dump();
+}
+
 // A tmpfs of `size` mounted on a directory, unmounted at the end. Needs root (CI runs as root).
 class SmallDisk {
   public:
