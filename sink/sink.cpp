@@ -7,6 +7,8 @@
 #include "prometheus.hpp"
 #include "summary.hpp"
 #include "taskpipe/log.hpp"
+#include "taskpipe/message_io.hpp"
+#include "taskpipe/overload.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
 #include "taskpipe/wall_clock.hpp"
@@ -124,13 +126,10 @@ void Sink::count_malformed(const std::string& where, const std::string& why) {
     stats_.malformed(malformed_.total());
 }
 
-void Sink::send_to_ventilator(const Message& message) {
+void Sink::send_to_ventilator(const ToVentilatorControl& message) {
     if (ventilator_.empty()) return;
     next_sink_beat_ = Clock::now() + kSinkHeartbeat;
-    const auto bytes = encoder_.encode(message);
-    zmq::message_t peer(ventilator_.data(), ventilator_.size());
-    if (!control_.send(peer, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
-    (void)control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+    (void)send_message<ToVentilatorControl>(control_, ventilator_, encoder_, message);
 }
 
 void Sink::flush_output() {
@@ -282,9 +281,9 @@ void Sink::on_heartbeat(const Heartbeat& beat) {
     send_to_ventilator(alive);
 }
 
-void Sink::on_release(const Release& release) {
+void Sink::on_release(const WorkerRelease& release) {
     if (batch_ == 0) return;
-    Release forward;
+    SinkRelease forward;
     forward.batch = batch_;
     for (const TaskRef& ref : release.tasks) {
         if (ref.batch == batch_ && !done_.contains(ref.id)) forward.ids.push_back(ref.id);
@@ -293,35 +292,25 @@ void Sink::on_release(const Release& release) {
 }
 
 void Sink::receive_results() {
-    zmq::message_t frame;
-    for (int i = 0; i < kReceiveBurst && results_.recv(frame, zmq::recv_flags::dontwait); ++i) {
-        if (!single_frame(results_, frame)) {
-            count_malformed("results", "more than one frame");
+    for (int i = 0; i < kReceiveBurst; ++i) {
+        std::optional<Received<ResultsMessage>> received = recv_message<ResultsMessage>(results_);
+        if (!received) break;
+        if (!received->message) {
+            count_malformed("results", received->error);
             continue;
         }
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        if (!decoded.message) {
-            count_malformed("results", decoded.error);
-            continue;
-        }
-        if (auto* result = std::get_if<Result>(&*decoded.message)) {
-            on_result(*result);
-        } else if (const auto* beat = std::get_if<Heartbeat>(&*decoded.message)) {
-            on_heartbeat(*beat);
-        } else if (const auto* release = std::get_if<Release>(&*decoded.message);
-                   release && release->ids.empty()) {
-            on_release(*release);
-        } else {
-            count_malformed("results", "not a result, heartbeat or release");
-        }
+        std::visit(Overload{[&](Result& result) { on_result(result); },
+                            [&](const Heartbeat& beat) { on_heartbeat(beat); },
+                            [&](const WorkerRelease& release) { on_release(release); }},
+                   *received->message);
     }
 }
 
-void Sink::on_control(const std::string& peer, const Message& message) {
-    if (const auto* hello = std::get_if<Hello>(&message)) {
-        if (batch_ == 0 || hello->batch == batch_) {
+void Sink::on_control(const std::string& peer, const ToSinkControl& message) {
+    const auto on_hello = [&](const Hello& hello) {
+        if (batch_ == 0 || hello.batch == batch_) {
             const bool first = batch_ == 0;
-            batch_ = hello->batch;
+            batch_ = hello.batch;
             ventilator_ = peer;
             send_to_ventilator(Welcome{batch_, live_capacity(),
                                        options_.keep_order ? options_.reorder_window : 0,
@@ -335,54 +324,42 @@ void Sink::on_control(const std::string& peer, const Message& message) {
             }
         } else {
             const std::string saved = std::exchange(ventilator_, peer);
-            send_to_ventilator(Reject{hello->batch, "the sink is busy with another batch"});
+            send_to_ventilator(Reject{hello.batch, "the sink is busy with another batch"});
             ventilator_ = saved;
         }
-    } else if (const auto* end = std::get_if<End>(&message)) {
-        if (end->batch == batch_ && !total_) {
-            total_ = end->total;
-            stats_.total_known(end->total);
+    };
+    const auto on_end = [&](const End& end) {
+        if (end.batch == batch_ && !total_) {
+            total_ = end.total;
+            stats_.total_known(end.total);
             // Results for ids past the end (forged, or from a confused peer) came before the
             // total was known; they must not stand in for tasks of the batch.
-            const std::uint64_t beyond = done_.erase_above(end->total);
+            const std::uint64_t beyond = done_.erase_above(end.total);
             if (beyond > 0) {
                 count_malformed("results",
                                 std::to_string(beyond) + " results had ids beyond the batch's end");
             }
         }
-    } else if (const auto* lost = std::get_if<Lost>(&message)) {
-        on_lost(*lost);
-    } else if (const auto* skip = std::get_if<Skip>(&message)) {
-        on_skip(*skip);
-    } else if (const auto* progress = std::get_if<Progress>(&message)) {
-        if (progress->batch == batch_) stats_.progress(*progress);
-    } else if (const auto* bye = std::get_if<Bye>(&message)) {
-        if (bye->batch == batch_) bye_ = true;
-    } else {
-        count_malformed("control", "unexpected message type");
-    }
+    };
+    std::visit(Overload{on_hello, on_end, [&](const Lost& lost) { on_lost(lost); },
+                        [&](const Skip& skip) { on_skip(skip); },
+                        [&](const Progress& progress) {
+                            if (progress.batch == batch_) stats_.progress(progress);
+                        },
+                        [&](const Bye& bye) {
+                            if (bye.batch == batch_) bye_ = true;
+                        }},
+               message);
 }
 
 void Sink::receive_control() {
-    zmq::message_t peer;
-    zmq::message_t frame;
-    while (control_.recv(peer, zmq::recv_flags::dontwait)) {
-        bool well_formed = peer.more();
-        if (well_formed) {
-            (void)control_.recv(frame, zmq::recv_flags::none);
-            well_formed = !frame.more();
-        }
-        while (frame.more()) (void)control_.recv(frame, zmq::recv_flags::none);
-        if (!well_formed) {
-            count_malformed("control", "expected one frame after the routing id");
+    while (std::optional<Received<ToSinkControl>> received =
+               recv_message<ToSinkControl>(control_, Framing::routed)) {
+        if (!received->message) {
+            count_malformed("control", received->error);
             continue;
         }
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        if (!decoded.message) {
-            count_malformed("control", decoded.error);
-            continue;
-        }
-        on_control(peer.to_string(), *decoded.message);
+        on_control(received->peer, *received->message);
     }
 }
 

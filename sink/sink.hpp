@@ -67,10 +67,10 @@ class Sink {
                !options_.results_dir.empty();
     }
     void on_heartbeat(const Heartbeat& beat);
-    void on_release(const Release& release);
+    void on_release(const WorkerRelease& release);
     std::uint64_t live_capacity() const;
-    void on_control(const std::string& peer, const Message& message);
-    void send_to_ventilator(const Message& message);
+    void on_control(const std::string& peer, const ToSinkControl& message);
+    void send_to_ventilator(const ToVentilatorControl& message);
     void flush_output();
     void flush_acks();
     bool complete() const { return total_ && done_.size() == *total_; }

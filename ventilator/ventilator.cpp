@@ -6,6 +6,8 @@
 
 #include "taskpipe/joblog_format.hpp"
 #include "taskpipe/log.hpp"
+#include "taskpipe/message_io.hpp"
+#include "taskpipe/overload.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
 #include "taskpipe/wall_clock.hpp"
@@ -96,18 +98,17 @@ Ventilator::Ventilator(const VentilatorOptions& options)
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
 
-void Ventilator::send_control(const Message& message) {
-    const auto bytes = encoder_.encode(message);
+void Ventilator::send_control(const ToSinkControl& message) {
     // The DEALER queues while the sink is away; a full queue means the sink is gone for good.
-    if (!control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+    if (!send_message<ToSinkControl>(control_, encoder_, message)) {
         log_warning("control message to the sink dropped: its queue is full");
     }
 }
 
 bool Ventilator::send_task(std::uint64_t id, InFlight& entry) {
-    const auto bytes =
-        encoder_.encode(Task{batch_, id, entry.attempt, entry.payload, unix_micros(), echo_input_});
-    if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+    if (!send_message<TasksMessage>(
+            tasks_, encoder_,
+            Task{batch_, id, entry.attempt, entry.payload, unix_micros(), echo_input_})) {
         return false;  // no worker connected, or every worker's queue is full
     }
     entry.deadline = Clock::now() + options_.liveness_timeout;
@@ -264,7 +265,7 @@ std::size_t Ventilator::window() const {
         std::min<std::uint64_t>(options_.window, std::max<std::uint64_t>(capacity_, 1)));
 }
 
-void Ventilator::on_release(const Release& release) {
+void Ventilator::on_release(const SinkRelease& release) {
     const auto when = Clock::now() + kReleaseDelay;
     for (std::uint64_t id : release.ids) {
         auto it = ledger_.find(id);
@@ -287,38 +288,36 @@ void Ventilator::on_alive(const Alive& alive) {
 }
 
 void Ventilator::handle_control() {
-    zmq::message_t frame;
-    while (control_.recv(frame, zmq::recv_flags::dontwait)) {
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        if (!decoded.message) {
-            malformed_.count("dropped a malformed message from the sink: " + decoded.error);
+    const auto on_welcome = [&](const Welcome& welcome) {
+        if (!welcomed_) {
+            log_debug("the sink welcomed batch " + std::to_string(batch_) + " (capacity " +
+                      std::to_string(welcome.capacity) + ", reorder window " +
+                      std::to_string(welcome.reorder_window) + ")");
+        }
+        welcomed_ = true;
+        capacity_ = welcome.capacity;
+        reorder_window_ = welcome.reorder_window;
+        echo_input_ = welcome.echo_input;
+    };
+    const auto on_reject = [&](const Reject& reject) {
+        throw StartupError("the sink refused the batch: " + reject.reason);
+    };
+    while (std::optional<Received<ToVentilatorControl>> received =
+               recv_message<ToVentilatorControl>(control_)) {
+        if (!received->message) {
+            malformed_.count("dropped a malformed message from the sink: " + received->error);
             continue;
         }
-        Message& m = *decoded.message;
+        const ToVentilatorControl& m = *received->message;
         last_heard_from_sink_ = Clock::now();
-        if (const auto* welcome = std::get_if<Welcome>(&m); welcome && welcome->batch == batch_) {
-            if (!welcomed_) {
-                log_debug("the sink welcomed batch " + std::to_string(batch_) + " (capacity " +
-                          std::to_string(welcome->capacity) + ", reorder window " +
-                          std::to_string(welcome->reorder_window) + ")");
-            }
-            welcomed_ = true;
-            capacity_ = welcome->capacity;
-            reorder_window_ = welcome->reorder_window;
-            echo_input_ = welcome->echo_input;
-        } else if (const auto* reject = std::get_if<Reject>(&m);
-                   reject && reject->batch == batch_) {
-            throw StartupError("the sink refused the batch: " + reject->reason);
-        } else if (const auto* ack = std::get_if<Ack>(&m); ack && ack->batch == batch_) {
-            on_ack(*ack);
-        } else if (const auto* alive = std::get_if<Alive>(&m); alive && alive->batch == batch_) {
-            on_alive(*alive);
-        } else if (const auto* release = std::get_if<Release>(&m);
-                   release && release->batch == batch_) {
-            on_release(*release);
-        } else {
+        if (std::visit([](const auto& message) { return message.batch; }, m) != batch_) {
             malformed_.count("dropped an unexpected message from the sink");
+            continue;
         }
+        std::visit(Overload{on_welcome, on_reject, [&](const Ack& ack) { on_ack(ack); },
+                            [&](const Alive& alive) { on_alive(alive); },
+                            [&](const SinkRelease& release) { on_release(release); }},
+                   m);
     }
 }
 

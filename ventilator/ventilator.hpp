@@ -58,9 +58,9 @@ class Ventilator {
     void handle_control();
     void on_ack(const Ack& ack);
     void on_alive(const Alive& alive);
-    void on_release(const Release& release);
+    void on_release(const SinkRelease& release);
     std::size_t window() const;
-    void send_control(const Message& message);
+    void send_control(const ToSinkControl& message);
     bool send_task(std::uint64_t id, InFlight& entry);
     void pump_tasks();
     void read_input();
