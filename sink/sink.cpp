@@ -8,6 +8,8 @@
 #include "prometheus.hpp"
 #include "summary.hpp"
 #include "taskpipe/log.hpp"
+#include "taskpipe/message_io.hpp"
+#include "taskpipe/overload.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
 #include "taskpipe/wall_clock.hpp"
@@ -32,33 +34,11 @@ constexpr auto kTakeoverSilence = std::chrono::seconds(3);
 // See Ventilator: a loop iteration this much longer than its poll timeout means a pause.
 constexpr auto kPauseThreshold = std::chrono::seconds(1);
 
-template <typename... Handlers>
-struct Overloaded : Handlers... {
-    using Handlers::operator()...;
-};
-
 std::uint64_t random_instance() {
     std::random_device device;
     std::uint64_t id = 0;
     while (id == 0) id = (std::uint64_t{device()} << 32) ^ device();
     return id;
-}
-
-// "from ADDRESS (key KEY)", as much of it as ZeroMQ knows about the connection `frame` came on.
-std::string describe_peer(zmq::message_t& frame) {
-    auto property = [&](const char* name) -> std::string {
-        try {
-            return frame.gets(name);
-        } catch (const zmq::error_t&) {
-            return {};
-        }
-    };
-    std::string text;
-    if (const std::string address = property("Peer-Address"); !address.empty()) {
-        text += " from " + address;
-    }
-    if (const std::string key = property("User-Id"); !key.empty()) text += " (key " + key + ")";
-    return text;
 }
 
 std::string seconds(std::chrono::steady_clock::duration d) {
@@ -165,13 +145,10 @@ void Sink::count_malformed(const std::string& where, const std::string& why) {
     stats_.malformed(malformed_.total());
 }
 
-void Sink::send_to_ventilator(const Message& message) {
+void Sink::send_to_ventilator(const ToVentilatorControl& message) {
     if (ventilator_.empty()) return;
     next_sink_beat_ = Clock::now() + kSinkHeartbeat;
-    const auto bytes = encoder_.encode(message);
-    zmq::message_t peer(ventilator_.data(), ventilator_.size());
-    if (!control_.send(peer, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
-    (void)control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+    (void)send_message<ToVentilatorControl>(control_, ventilator_, encoder_, message);
 }
 
 void Sink::flush_output() {
@@ -331,9 +308,9 @@ void Sink::on_heartbeat(const Heartbeat& beat) {
     send_to_ventilator(alive);
 }
 
-void Sink::on_release(const Release& release) {
+void Sink::on_release(const WorkerRelease& release) {
     if (batch_ == 0) return;
-    Release forward;
+    SinkRelease forward;
     forward.batch = batch_;
     for (const TaskRef& ref : release.tasks) {
         if (ref.batch != batch_) continue;
@@ -350,31 +327,21 @@ void Sink::on_release(const Release& release) {
 }
 
 void Sink::receive_results() {
-    zmq::message_t frame;
-    for (int i = 0; i < kReceiveBurst && results_.recv(frame, zmq::recv_flags::dontwait); ++i) {
-        if (!single_frame(results_, frame)) {
-            count_malformed("results", "more than one frame");
+    for (int i = 0; i < kReceiveBurst; ++i) {
+        std::optional<Received<ResultsMessage>> received = recv_message<ResultsMessage>(results_);
+        if (!received) break;
+        if (!received->message) {
+            count_malformed("results", received->error);
             continue;
         }
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        if (!decoded.message) {
-            count_malformed("results", decoded.error);
-            continue;
-        }
-        if (auto* result = std::get_if<Result>(&*decoded.message)) {
-            on_result(*result);
-        } else if (const auto* beat = std::get_if<Heartbeat>(&*decoded.message)) {
-            on_heartbeat(*beat);
-        } else if (const auto* release = std::get_if<Release>(&*decoded.message);
-                   release && release->ids.empty()) {
-            on_release(*release);
-        } else {
-            count_malformed("results", "not a result, heartbeat or release");
-        }
+        std::visit(Overload{[&](Result& result) { on_result(result); },
+                            [&](const Heartbeat& beat) { on_heartbeat(beat); },
+                            [&](const WorkerRelease& release) { on_release(release); }},
+                   *received->message);
     }
 }
 
-void Sink::on_hello(const std::string& peer, zmq::message_t& frame, const Hello& hello,
+void Sink::on_hello(const std::string& peer, const std::string& from, const Hello& hello,
                     Clock::time_point now) {
     if (hello.batch == 0) {
         count_malformed("control", "hello for batch 0 (batch ids are not 0)");
@@ -392,7 +359,7 @@ void Sink::on_hello(const std::string& peer, zmq::message_t& frame, const Hello&
         // silent; anything else is a stranger who learnt the batch id.
         const bool known = hello.sink == instance_;
         if (!known && now - last_heard_from_ventilator_ < kTakeoverSilence) {
-            refused_.count("refused a hello for the running batch" + describe_peer(frame) +
+            refused_.count("refused a hello for the running batch" + from +
                            ": the batch's ventilator is connected");
             stats_.refused(refused_.total());
             const std::string saved = std::exchange(ventilator_, peer);
@@ -400,7 +367,7 @@ void Sink::on_hello(const std::string& peer, zmq::message_t& frame, const Hello&
             ventilator_ = saved;
             return;
         }
-        log_info("the ventilator is back on a new connection" + describe_peer(frame));
+        log_info("the ventilator is back on a new connection" + from);
     }
     batch_ = hello.batch;
     ventilator_ = peer;
@@ -432,26 +399,16 @@ void Sink::on_handover(const Handover& h) {
     advance_ordered_output();
 }
 
-void Sink::on_control(const zmq::message_t& peer_frame, zmq::message_t& frame,
-                      const Message& message, Clock::time_point now) {
-    const std::string peer = peer_frame.to_string();
-    const bool for_the_sink =
-        std::holds_alternative<Hello>(message) || std::holds_alternative<End>(message) ||
-        std::holds_alternative<Lost>(message) || std::holds_alternative<Skip>(message) ||
-        std::holds_alternative<Handover>(message) || std::holds_alternative<Progress>(message) ||
-        std::holds_alternative<Bye>(message);
-    if (!for_the_sink) {
-        count_malformed("control", "unexpected message type");
-        return;
-    }
+void Sink::on_control(const std::string& peer, const std::string& from,
+                      const ToSinkControl& message, Clock::time_point now) {
     if (const auto* hello = std::get_if<Hello>(&message)) {
-        on_hello(peer, frame, *hello, now);
+        on_hello(peer, from, *hello, now);
         return;
     }
     if (batch_ == 0 || peer != ventilator_) {
         // A ventilator that reconnected may send a few messages before its Hello moves the
         // batch to the new connection; it sends again what matters (Ventilator::resend_reports).
-        refused_.count("refused a control message" + describe_peer(frame) +
+        refused_.count("refused a control message" + from +
                        (batch_ == 0 ? ": no batch has started"
                                     : ": not from the batch's ventilator (a reconnecting "
                                       "ventilator's hello would follow)"));
@@ -459,57 +416,44 @@ void Sink::on_control(const zmq::message_t& peer_frame, zmq::message_t& frame,
         return;
     }
     last_heard_from_ventilator_ = now;
-    std::visit(Overloaded{
-                   [&](const End& end) {
-                       if (end.batch != batch_ || total_) return;
-                       total_ = end.total;
-                       stats_.total_known(end.total);
-                       // Results for ids past the end (forged, or from a confused peer) came before
-                       // the total was known; they must not stand in for tasks of the batch.
-                       const std::uint64_t beyond = done_.erase_above(end.total);
-                       if (beyond > 0) {
-                           count_malformed(
-                               "results",
-                               std::to_string(beyond) + " results had ids beyond the batch's end");
-                       }
-                   },
-                   [&](const Lost& lost) { on_lost(lost); },
-                   [&](const Skip& skip) { on_skip(skip); },
-                   [&](const Handover& handover) {
-                       if (handover.batch == batch_) on_handover(handover);
-                   },
-                   [&](const Progress& progress) {
-                       if (progress.batch == batch_) stats_.progress(progress);
-                   },
-                   [&](const Bye& bye) {
-                       if (bye.batch == batch_) bye_ = true;
-                   },
-                   [&](const auto&) { count_malformed("control", "unexpected message type"); },
-               },
-               message);
+    std::visit(
+        Overload{
+            [&](const End& end) {
+                if (end.batch != batch_ || total_) return;
+                total_ = end.total;
+                stats_.total_known(end.total);
+                // Results for ids past the end (forged, or from a confused peer) came before
+                // the total was known; they must not stand in for tasks of the batch.
+                const std::uint64_t beyond = done_.erase_above(end.total);
+                if (beyond > 0) {
+                    count_malformed("results", std::to_string(beyond) +
+                                                   " results had ids beyond the batch's end");
+                }
+            },
+            [&](const Lost& lost) { on_lost(lost); }, [&](const Skip& skip) { on_skip(skip); },
+            [&](const Handover& handover) {
+                if (handover.batch == batch_) on_handover(handover);
+            },
+            [&](const Progress& progress) {
+                if (progress.batch == batch_) stats_.progress(progress);
+            },
+            [&](const Bye& bye) {
+                if (bye.batch == batch_) bye_ = true;
+            },
+            [](const Hello&) {},  // handled above
+        },
+        message);
 }
 
 void Sink::receive_control() {
     const auto now = Clock::now();
-    zmq::message_t peer;
-    zmq::message_t frame;
-    while (control_.recv(peer, zmq::recv_flags::dontwait)) {
-        bool well_formed = peer.more();
-        if (well_formed) {
-            (void)control_.recv(frame, zmq::recv_flags::none);
-            well_formed = !frame.more();
-        }
-        while (frame.more()) (void)control_.recv(frame, zmq::recv_flags::none);
-        if (!well_formed) {
-            count_malformed("control", "expected one frame after the routing id");
+    while (std::optional<Received<ToSinkControl>> received =
+               recv_message<ToSinkControl>(control_, Framing::routed)) {
+        if (!received->message) {
+            count_malformed("control", received->error);
             continue;
         }
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        if (!decoded.message) {
-            count_malformed("control", decoded.error);
-            continue;
-        }
-        on_control(peer, frame, *decoded.message, now);
+        on_control(received->peer, received->from, *received->message, now);
     }
 }
 

@@ -76,11 +76,11 @@ class Sink {
                !options_.results_dir.empty();
     }
     void on_heartbeat(const Heartbeat& beat);
-    void on_release(const Release& release);
+    void on_release(const WorkerRelease& release);
     std::uint64_t live_capacity() const;
-    void on_control(const zmq::message_t& peer, zmq::message_t& frame, const Message& message,
+    void on_control(const std::string& peer, const std::string& from, const ToSinkControl& message,
                     Clock::time_point now);
-    void on_hello(const std::string& peer, zmq::message_t& frame, const Hello& hello,
+    void on_hello(const std::string& peer, const std::string& from, const Hello& hello,
                   Clock::time_point now);
     void on_handover(const Handover& handover);
     void check_pause(Clock::time_point now, Clock::duration expected);
@@ -88,7 +88,7 @@ class Sink {
     int interrupted();
     int give_up(Clock::time_point now);
     std::string written_text() const;
-    void send_to_ventilator(const Message& message);
+    void send_to_ventilator(const ToVentilatorControl& message);
     void flush_output();
     void flush_acks();
     bool complete() const { return total_ && done_.size() == *total_; }

@@ -6,6 +6,8 @@
 
 #include "taskpipe/joblog_format.hpp"
 #include "taskpipe/log.hpp"
+#include "taskpipe/message_io.hpp"
+#include "taskpipe/overload.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
 #include "taskpipe/wall_clock.hpp"
@@ -21,11 +23,6 @@ constexpr auto kProgressInterval = std::chrono::seconds(1);
 constexpr auto kPauseThreshold = std::chrono::seconds(1);
 // How much of an input an error message quotes.
 constexpr std::size_t kQuotedInputBytes = 60;
-
-template <typename... Handlers>
-struct Overloaded : Handlers... {
-    using Handlers::operator()...;
-};
 
 std::string quote_input(std::string_view input) {
     const std::string text = joblog::escape(input.substr(0, kQuotedInputBytes));
@@ -129,20 +126,18 @@ void Ventilator::check_control_connection() {
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }
 
-void Ventilator::send_control(const Message& message) {
-    const auto bytes = encoder_.encode(message);
+void Ventilator::send_control(const ToSinkControl& message) {
     // The DEALER queues while the sink is away; a full queue means the sink is gone for good.
-    if (!control_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+    if (!send_message<ToSinkControl>(control_, encoder_, message)) {
         log_warning("control message to the sink dropped: its queue is full");
     }
 }
 
 void Ventilator::send_tasks(Clock::time_point now) {
     while (const auto task = ledger_.next_to_send(now)) {
-        const auto bytes =
-            encoder_.encode(Task{batch_, task->id, task->attempt, std::string(task->payload),
-                                 unix_micros(), echo_input_});
-        if (!tasks_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+        const Task message{batch_,        task->id,   task->attempt, std::string(task->payload),
+                           unix_micros(), echo_input_};
+        if (!send_message<TasksMessage>(tasks_, encoder_, message)) {
             return;  // no worker connected, or every worker's queue is full
         }
         ledger_.sent(now);
@@ -327,25 +322,19 @@ void Ventilator::on_ack(const Ack& ack) {
 }
 
 void Ventilator::handle_control(Clock::time_point now) {
-    zmq::message_t frame;
-    while (control_.recv(frame, zmq::recv_flags::dontwait)) {
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        if (!decoded.message) {
-            malformed_.count("dropped a malformed message from the sink: " + decoded.error);
+    while (std::optional<Received<ToVentilatorControl>> received =
+               recv_message<ToVentilatorControl>(control_)) {
+        if (!received->message) {
+            malformed_.count("dropped a malformed message from the sink: " + received->error);
             continue;
         }
-        const bool ours = std::visit(
-            [&](const auto& m) {
-                if constexpr (requires { m.batch; }) return m.batch == batch_;
-                return false;
-            },
-            *decoded.message);
-        if (!ours) {
+        const ToVentilatorControl& message = *received->message;
+        if (std::visit([](const auto& m) { return m.batch; }, message) != batch_) {
             malformed_.count("dropped a message from the sink about another batch");
             continue;
         }
         session_.heard(now);
-        std::visit(Overloaded{
+        std::visit(Overload{
                        [&](const Welcome& m) { on_welcome(m, now); },
                        [&](const Reject& m) {
                            throw StartupError("the sink refused the batch: " + m.reason);
@@ -355,16 +344,13 @@ void Ventilator::handle_control(Clock::time_point now) {
                            ledger_.set_capacity(m.capacity);
                            ledger_.alive(m.ids, m.running, now);
                        },
-                       [&](const Release& m) { ledger_.released(m.ids, now); },
+                       [&](const SinkRelease& m) { ledger_.released(m.ids, now); },
                        [&](const Abort& m) {
                            abort_ = m;
                            stop_ = Stop::sink_aborted;
                        },
-                       [&](const auto&) {
-                           malformed_.count("dropped an unexpected message from the sink");
-                       },
                    },
-                   *decoded.message);
+                   message);
     }
 }
 

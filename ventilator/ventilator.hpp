@@ -62,7 +62,7 @@ class Ventilator {
     void handle_control(Clock::time_point now);
     void on_welcome(const Welcome& welcome, Clock::time_point now);
     void on_ack(const Ack& ack);
-    void send_control(const Message& message);
+    void send_control(const ToSinkControl& message);
     void send_tasks(Clock::time_point now);
     void read_input(Clock::time_point now);
     bool skip_recorded(std::uint64_t id, const std::string& record);

@@ -9,6 +9,8 @@
 #include <system_error>
 
 #include "taskpipe/log.hpp"
+#include "taskpipe/message_io.hpp"
+#include "taskpipe/overload.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
 #include "taskpipe/wall_clock.hpp"
@@ -100,24 +102,21 @@ void Worker::close_task_socket() {
 }
 
 void Worker::receive_tasks() {
-    zmq::message_t frame;
-    while (tasks_ && tasks_->recv(frame, zmq::recv_flags::dontwait)) {
-        if (!single_frame(*tasks_, frame)) {
-            malformed_.count("dropped a malformed task message: more than one frame");
+    while (tasks_) {
+        std::optional<Received<TasksMessage>> received = recv_message<TasksMessage>(*tasks_);
+        if (!received) break;
+        if (!received->message) {
+            malformed_.count("dropped a malformed task message: " + received->error);
             continue;
         }
-        DecodeResult decoded = decode(std::string_view(frame.data<char>(), frame.size()));
-        Task* task = decoded.message ? std::get_if<Task>(&*decoded.message) : nullptr;
-        if (task == nullptr) {
-            malformed_.count("dropped a malformed task message: " +
-                             (decoded.message ? std::string("not a task") : decoded.error));
-            continue;
-        }
-        if (held() >= capacity_) {
-            releasing_.push_back({task->batch, task->id});
-            continue;
-        }
-        queue_.push_back(Held{std::move(*task), 0, {}});
+        std::visit(Overload{[&](Task& task) {
+                       if (held() >= capacity_) {
+                           releasing_.push_back({task.batch, task.id});
+                       } else {
+                           queue_.push_back(Held{std::move(task), 0, {}});
+                       }
+                   }},
+                   *received->message);
     }
     flush_releases();
 }
@@ -125,12 +124,11 @@ void Worker::receive_tasks() {
 void Worker::flush_releases() {
     for (std::size_t from = 0; from < releasing_.size(); from += kMaxIdsPerMessage) {
         const std::size_t to = std::min(releasing_.size(), from + kMaxIdsPerMessage);
-        Release release;
+        WorkerRelease release;
         release.tasks.assign(releasing_.begin() + static_cast<std::ptrdiff_t>(from),
                              releasing_.begin() + static_cast<std::ptrdiff_t>(to));
-        const auto bytes = encoder_.encode(release);
         // If the sink cannot take it now, the tasks come back after the liveness timeout.
-        (void)results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+        (void)send_message<ResultsMessage>(results_, encoder_, release);
     }
     releasing_.clear();
 }
@@ -304,12 +302,8 @@ bool Worker::try_finish(Running& r, bool exited, Clock::time_point now) {
 }
 
 void Worker::send_result(const Result& result) {
-    const auto bytes = encoder_.encode(result);
-    if (outbox_.empty() &&
-        results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
-        return;
-    }
-    outbox_.emplace_back(bytes);
+    if (outbox_.empty() && send_message<ResultsMessage>(results_, encoder_, result)) return;
+    outbox_.emplace_back(encoder_.encode(result));  // encoded again: rare, the sink is slow
 }
 
 void Worker::flush_outbox() {
@@ -332,9 +326,8 @@ void Worker::send_heartbeat() {
     beat.draining = draining_;
     bool sent = false;
     auto flush = [&] {
-        const auto bytes = encoder_.encode(beat);
         // A heartbeat is worth sending only now; if the sink's queue is full, skip it.
-        (void)results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait);
+        (void)send_message<ResultsMessage>(results_, encoder_, beat);
         beat.tasks.clear();
         sent = true;
     };

@@ -1,56 +1,136 @@
-// Writes the seed corpus of codec_fuzzer into the directory given as the only argument: one
-// valid encoding of every message type (each shape the decoder accepts: optional fields set and
-// not, both forms of release), plus the hostile frames the integration tests send (truncations,
-// huge length prefixes, deep nesting). Exit status 0, or 2 on a usage or file error.
+// Writes the seed corpus and the dictionary of codec_fuzzer, both from the schema that the codec
+// runs on (message.hpp), so that a new message or field needs no edit here:
+//
+//   make_codec_corpus SEED_DIRECTORY DICTIONARY_FILE
+//
+// Seeds: for every message of the protocol, one encoding with every field set and one with only
+// the required fields, each also truncated and with a trailing byte; then the hostile frames the
+// integration tests send (huge length prefixes, deep nesting, an ext type) and a release that
+// mixes its two forms. Dictionary: the msgpack strings of every key, type and status, and the
+// markers of msgpack's containers. Exit status 0, or 2 on a usage or file error, or when a seed
+// that the schema should accept does not decode.
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
+
+#include <msgpack.hpp>
 
 #include "taskpipe/codec.hpp"
 #include "taskpipe/message.hpp"
 
 namespace {
 
-using taskpipe::Message;
+using namespace taskpipe;
+
+// A value of each member type unlike its default, chosen to reach the wider encodings.
+template <typename T>
+T sample(Wire wire) {
+    if constexpr (std::is_same_v<T, std::uint64_t>) {
+        return 0x1234567890u;
+    } else if constexpr (std::is_same_v<T, std::uint32_t>) {
+        return 70000;
+    } else if constexpr (std::is_same_v<T, bool>) {
+        return true;
+    } else if constexpr (std::is_same_v<T, std::optional<std::int32_t>>) {
+        return -300;
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        return wire == Wire::text ? "h\xc3\xa9te" : std::string("\0\xff bytes\n", 9);
+    } else if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+        return std::string("in\0put", 6);
+    } else if constexpr (std::is_same_v<T, std::vector<std::uint64_t>>) {
+        return {1, 2, 70000};
+    } else if constexpr (std::is_same_v<T, std::vector<TaskRef>>) {
+        return {{7, 1}, {7, 0x1234567890u}};
+    } else {
+        static_assert(std::is_same_v<T, Status>, "a sample for every member type");
+        return Status::failed;
+    }
+}
+
+// M with every field set (all), or with only the required ones.
+template <typename M>
+M filled(bool all) {
+    M m;
+    std::apply(
+        [&](const auto&... f) {
+            auto fill = [&](const auto& field) {
+                using T = std::decay_t<decltype(m.*field.member)>;
+                if (all || field.presence == Presence::required) {
+                    m.*field.member = sample<T>(field.wire);
+                }
+            };
+            (fill(f), ...);
+        },
+        M::fields);
+    return m;
+}
 
 std::vector<std::pair<std::string, Message>> valid_messages() {
-    using namespace taskpipe;
-    Result full{7, 3, 2, Status::failed, 1, 9, "out\n", "err\n", true, "host", 42, 1, 2, "in", 5};
-    Result bare = full;
-    bare.id = 4;
-    bare.attempt = 1;
-    bare.status = Status::timeout;
-    bare.exit_code = bare.signal = std::nullopt;
-    bare.out = bare.err = bare.host = "";
-    bare.out_truncated = false;
-    bare.pid = 0;
-    bare.started_us = bare.duration_us = bare.sent_us = 0;
-    bare.input = std::nullopt;
-    return {
-        {"task", Task{7, 1, 1, "payload", 0, false}},
-        {"task_echo", Task{7, 1, 1, "payload", 1700000000000000u, true}},
-        {"task_binary", Task{0xffffffffffffffffu, 2, 3, std::string("\0\xff\x80", 3), 0, false}},
-        {"result_full", full},
-        {"result_bare", bare},
-        {"heartbeat", Heartbeat{"host", 42, 4, 8, false, {{7, 1}, {7, 2}}}},
-        {"heartbeat_draining", Heartbeat{"h", 1, 0, 0, true, {}}},
-        {"release_tasks", Release{0, {}, {{7, 1}, {7, 5}}}},
-        {"release_ids", Release{7, {1, 5}, {}}},
-        {"hello", Hello{7}},
-        {"welcome", Welcome{7, 16, 0, false}},
-        {"welcome_ordered", Welcome{7, 16, 1000, true}},
-        {"reject", Reject{7, "busy"}},
-        {"end", End{7, 100}},
-        {"lost", Lost{7, 3, 3}},
-        {"skip", Skip{7, {1, 2, 3}, {2}}},
-        {"progress", Progress{7, 100, 10, 2, 1000}},
-        {"ack", Ack{7, {1, 2, 3}, {2}}},
-        {"alive", Alive{7, {4, 5}, 16}},
-        {"bye", Bye{7}},
-    };
+    std::vector<std::pair<std::string, Message>> messages;
+    [&]<typename... Ms>(std::variant<Ms...>*) {
+        auto add = [&]<typename M>(M*) {
+            const std::string name =
+                std::to_string(messages.size() / 2) + "_" + std::string(M::type);
+            messages.emplace_back(name + "_full", filled<M>(true));
+            messages.emplace_back(name + "_required", filled<M>(false));
+        };
+        (add(static_cast<Ms*>(nullptr)), ...);
+    }(static_cast<Message*>(nullptr));
+    return messages;
+}
+
+std::string msgpack_str(std::string_view text) {
+    msgpack::sbuffer buffer;
+    msgpack::packer<msgpack::sbuffer> packer(buffer);
+    packer.pack_str(static_cast<std::uint32_t>(text.size()));
+    packer.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+    return {buffer.data(), buffer.size()};
+}
+
+// The dictionary's words: the protocol's strings as msgpack writes them, and container markers.
+std::set<std::string> dictionary_words() {
+    std::set<std::string> words = {msgpack_str("v"), msgpack_str("type"),
+                                   std::string("\x82\xa1v\x01\xa4type", 9)};
+    [&]<typename... Ms>(std::variant<Ms...>*) {
+        auto add = [&]<typename M>(M*) {
+            words.insert(msgpack_str(M::type));
+            std::apply([&](const auto&... f) { (words.insert(msgpack_str(f.key)), ...); },
+                       M::fields);
+        };
+        (add(static_cast<Ms*>(nullptr)), ...);
+    }(static_cast<Message*>(nullptr));
+    for (Status status : kAllStatuses) words.insert(msgpack_str(to_string(status)));
+    // fixarray of 2, bin8, nil, false, true, uint64, array16, array32, map16, map32
+    for (const char* marker :
+         {"\x92", "\xc4", "\xc0", "\xc2", "\xc3", "\xcf", "\xdc", "\xdd", "\xde", "\xdf"}) {
+        words.insert(marker);
+    }
+    return words;
+}
+
+// One line of a libFuzzer dictionary: the word in quotes, with \xNN for anything unprintable.
+std::string dictionary_line(const std::string& word) {
+    std::string line = "\"";
+    for (char c : word) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7f && c != '"' && c != '\\') {
+            line.push_back(c);
+        } else {
+            char hex[5];
+            std::snprintf(hex, sizeof hex, "\\x%02x", byte);
+            line += hex;
+        }
+    }
+    return line + "\"\n";
 }
 
 bool write(const std::filesystem::path& path, const std::string& bytes) {
@@ -62,8 +142,8 @@ bool write(const std::filesystem::path& path, const std::string& bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: make_codec_corpus DIRECTORY\n");
+    if (argc != 3) {
+        std::fprintf(stderr, "usage: make_codec_corpus SEED_DIRECTORY DICTIONARY_FILE\n");
         return 2;
     }
     const std::filesystem::path dir = argv[1];
@@ -73,10 +153,16 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "make_codec_corpus: %s: %s\n", argv[1], ec.message().c_str());
         return 2;
     }
-    taskpipe::Encoder encoder;
+    Encoder encoder;
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& [name, message] : valid_messages()) {
         const std::string bytes(encoder.encode(message));
+        const DecodeResult decoded = decode(bytes);
+        if (!decoded.message || *decoded.message != message) {
+            std::fprintf(stderr, "make_codec_corpus: seed %s does not decode back: %s\n",
+                         name.c_str(), decoded.error.c_str());
+            return 2;
+        }
         files.emplace_back(name, bytes);
         files.emplace_back(name + "_truncated", bytes.substr(0, bytes.size() / 2));
         files.emplace_back(name + "_trailing", bytes + '\0');
@@ -88,16 +174,24 @@ int main(int argc, char** argv) {
     files.emplace_back("bin32_huge", "\xc6\xff\xff\xff\xff");
     files.emplace_back("nested_arrays", std::string(64, '\x91') + '\xc0');
     files.emplace_back("ext", std::string("\xd4\x01\x00", 3));
-    // Frames that decode but whose re-encoding differs (see codec_fuzzer.cpp).
-    files.emplace_back("release_empty_tasks", "\x83\xa1v\x01\xa4type\xa7release\xa5tasks\x90");
+    // The two forms of release in one frame (refused), and a worker's release of no task.
     files.emplace_back("release_both",
                        "\x84\xa1v\x01\xa4type\xa7release\xa5"
                        "batch\x05\xa5tasks\x91\x92\x01\x02");
+    files.emplace_back("release_empty_tasks", "\x83\xa1v\x01\xa4type\xa7release\xa5tasks\x90");
     for (const auto& [name, bytes] : files) {
         if (!write(dir / name, bytes)) {
             std::fprintf(stderr, "make_codec_corpus: cannot write %s\n", (dir / name).c_str());
             return 2;
         }
+    }
+    std::string dictionary =
+        "# libFuzzer dictionary for taskpipe::decode, written by make_codec_corpus from the "
+        "schema.\n";
+    for (const std::string& word : dictionary_words()) dictionary += dictionary_line(word);
+    if (!write(argv[2], dictionary)) {
+        std::fprintf(stderr, "make_codec_corpus: cannot write %s\n", argv[2]);
+        return 2;
     }
     return 0;
 }

@@ -235,7 +235,7 @@ TEST(Hostile, SinkDropsAndCountsMalformedMessagesAndTheBatchCompletesExactlyOnce
     Encoder encoder;
     zmq::socket_t results = make_socket(context, zmq::socket_type::push);
     results.connect(pipeline.endpoints().results);
-    Release release;
+    WorkerRelease release;
     release.tasks = {{batch, task.id}};
     send(results, std::string(encoder.encode(release)));
 
@@ -580,7 +580,7 @@ class FakePeers {
             if (const auto* result = std::get_if<Result>(&*message)) {
                 ++results_by_id_[result->id];
                 if (result->id == task.id) return ::testing::AssertionSuccess();
-            } else if (const auto* release = std::get_if<Release>(&*message)) {
+            } else if (const auto* release = std::get_if<WorkerRelease>(&*message)) {
                 for (const TaskRef& ref : release->tasks) {
                     if (ref.id == task.id) (void)tasks_.send(zmq::buffer(encoder.encode(task)));
                 }

@@ -1,15 +1,25 @@
 // The messages of the taskpipe wire protocol (docs/protocol.md), as plain values.
 //
 // Every message travels as one ZeroMQ frame holding one msgpack map. These structs are what
-// the codec (codec.hpp) reads and writes; they carry no behaviour. Byte fields (payload,
-// stdout, stderr) are std::string used as byte containers: they may hold any bytes.
+// the codec (codec.hpp) reads and writes; they carry no behaviour. Each one describes its own
+// wire form (schema.hpp): its "type", then one row per field, in the order they are sent. Byte
+// fields (payload, stdout, stderr) are std::string used as byte containers: they may hold any
+// bytes.
+//
+// Adding an optional field to a message: a member with its default, one row in `fields`, one
+// row in the message's table in docs/protocol.md (a unit test compares the two).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
+
+#include "taskpipe/schema.hpp"
 
 namespace taskpipe {
 
@@ -32,6 +42,16 @@ struct Task {
     std::string payload;
     std::uint64_t sent_us = 0;  // the ventilator's wall clock when it sent this attempt; 0: unknown
     bool echo_input = false;    // send the payload back in the result's `input`
+
+    static constexpr std::string_view type = "task";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Task::batch, required), field("id", &Task::id, required),
+        field("attempt", &Task::attempt),       bytes("payload", &Task::payload, required),
+        field("sent_us", &Task::sent_us),       field("echo_input", &Task::echo_input, sent_if_set),
+    };
+    static const char* refusal(const Task& t) {
+        return t.id == 0 ? "task id 0 (ids start at 1)" : nullptr;
+    }
     friend bool operator==(const Task&, const Task&) = default;
 };
 
@@ -42,6 +62,8 @@ enum class Status : std::uint8_t {
     timeout,  // the handler ran past its time limit and was killed
     lost,     // no result arrived after the maximum number of attempts (made by the sink)
 };
+inline constexpr std::array kAllStatuses = {Status::ok, Status::failed, Status::error,
+                                            Status::timeout, Status::lost};
 
 const char* to_string(Status status);
 std::optional<Status> status_from_string(std::string_view text);
@@ -63,6 +85,30 @@ struct Result {
     std::uint64_t duration_us = 0;  // how long the handler ran
     std::optional<std::string> input;  // the task's payload, when the task asked for it
     std::uint64_t sent_us = 0;         // the task's sent_us, echoed back (0: unknown)
+
+    static constexpr std::string_view type = "result";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Result::batch, required),
+        field("id", &Result::id, required),
+        field("attempt", &Result::attempt),
+        field("status", &Result::status, required),
+        field("exit_code", &Result::exit_code),
+        field("signal", &Result::signal),
+        bytes("stdout", &Result::out),
+        bytes("stderr", &Result::err),
+        field("stdout_truncated", &Result::out_truncated),
+        text("host", &Result::host),
+        field("pid", &Result::pid),
+        field("started_us", &Result::started_us),
+        field("duration_us", &Result::duration_us),
+        field("sent_us", &Result::sent_us),
+        field("input", &Result::input, sent_if_set),
+    };
+    static const char* refusal(const Result& r) {
+        if (r.id == 0) return "result id 0 (ids start at 1)";
+        if (r.status == Status::lost) return "a worker's result with status 'lost'";
+        return nullptr;
+    }
     friend bool operator==(const Result&, const Result&) = default;
 };
 
@@ -78,17 +124,46 @@ struct Heartbeat {
     // Of `tasks`, those that have started. Absent (an older worker): not known; present, the
     // other tasks are only queued there.
     std::optional<std::vector<TaskRef>> running{};
+
+    static constexpr std::string_view type = "heartbeat";
+    static constexpr auto fields = std::tuple{
+        text("host", &Heartbeat::host, required),
+        field("pid", &Heartbeat::pid, required),
+        field("concurrency", &Heartbeat::concurrency),
+        field("capacity", &Heartbeat::capacity),
+        field("draining", &Heartbeat::draining),
+        field("tasks", &Heartbeat::tasks),
+        field("running", &Heartbeat::running, sent_if_set),
+    };
     friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
-// worker -> sink: tasks the worker received but will not run (it holds its capacity already);
-// sink -> ventilator (with `ids`): send these again, to someone else, without counting an
-// attempt.
-struct Release {
-    std::uint64_t batch = 0;         // sink -> ventilator only
-    std::vector<std::uint64_t> ids;  // sink -> ventilator only
-    std::vector<TaskRef> tasks;      // worker -> sink only
-    friend bool operator==(const Release&, const Release&) = default;
+// worker -> sink: tasks the worker received but will not run (it holds its capacity already).
+// The sink passes them on as a SinkRelease.
+struct WorkerRelease {
+    std::vector<TaskRef> tasks;
+
+    static constexpr std::string_view type = "release";
+    static constexpr auto fields = std::tuple{field("tasks", &WorkerRelease::tasks, required)};
+    static constexpr std::array<std::string_view, 2> excluded = {"batch", "ids"};
+    friend bool operator==(const WorkerRelease&, const WorkerRelease&) = default;
+};
+
+// sink -> ventilator: send these tasks again, to someone else, without counting an attempt.
+struct SinkRelease {
+    std::uint64_t batch = 0;
+    std::vector<std::uint64_t> ids;
+
+    static constexpr std::string_view type = "release";
+    static constexpr auto fields = std::tuple{
+        field("batch", &SinkRelease::batch, required),
+        field("ids", &SinkRelease::ids, required),
+    };
+    static constexpr std::array<std::string_view, 1> excluded = {"tasks"};
+    static const char* refusal(const SinkRelease& r) {
+        return r.batch == 0 ? "release for batch 0" : nullptr;
+    }
+    friend bool operator==(const SinkRelease&, const SinkRelease&) = default;
 };
 
 // ventilator -> sink: a batch starts; the sink answers Welcome or Reject.
@@ -96,6 +171,12 @@ struct Hello {
     std::uint64_t batch = 0;
     // The sink instance (Welcome.sink) that welcomed this batch before; 0 on the first Hello.
     std::uint64_t sink = 0;
+
+    static constexpr std::string_view type = "hello";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Hello::batch, required),
+        field("sink", &Hello::sink, sent_if_set),
+    };
     friend bool operator==(const Hello&, const Hello&) = default;
 };
 struct Welcome {
@@ -110,11 +191,26 @@ struct Welcome {
     // This sink process: a random non-zero number chosen at its start (0: an older sink), so that
     // a restarted sink is told apart from the one before.
     std::uint64_t sink = 0;
+
+    static constexpr std::string_view type = "welcome";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Welcome::batch, required),
+        field("capacity", &Welcome::capacity),
+        field("reorder_window", &Welcome::reorder_window),
+        field("echo_input", &Welcome::echo_input),
+        field("sink", &Welcome::sink),
+    };
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
     std::uint64_t batch = 0;
     std::string reason;
+
+    static constexpr std::string_view type = "reject";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Reject::batch, required),
+        text("reason", &Reject::reason),
+    };
     friend bool operator==(const Reject&, const Reject&) = default;
 };
 
@@ -122,6 +218,12 @@ struct Reject {
 struct End {
     std::uint64_t batch = 0;
     std::uint64_t total = 0;
+
+    static constexpr std::string_view type = "end";
+    static constexpr auto fields = std::tuple{
+        field("batch", &End::batch, required),
+        field("total", &End::total, required),
+    };
     friend bool operator==(const End&, const End&) = default;
 };
 
@@ -130,6 +232,13 @@ struct Lost {
     std::uint64_t batch = 0;
     std::uint64_t id = 0;
     std::uint32_t attempts = 0;
+
+    static constexpr std::string_view type = "lost";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Lost::batch, required),
+        field("id", &Lost::id, required),
+        field("attempts", &Lost::attempts),
+    };
     friend bool operator==(const Lost&, const Lost&) = default;
 };
 
@@ -140,6 +249,13 @@ struct Skip {
     std::uint64_t batch = 0;
     std::vector<std::uint64_t> ids;
     std::vector<std::uint64_t> failed;
+
+    static constexpr std::string_view type = "skip";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Skip::batch, required),
+        field("ids", &Skip::ids, required),
+        field("failed", &Skip::failed),
+    };
     friend bool operator==(const Skip&, const Skip&) = default;
 };
 
@@ -150,6 +266,13 @@ struct Progress {
     std::uint64_t in_flight = 0;  // sent, not yet acknowledged
     std::uint64_t resent = 0;     // sends after a liveness timeout, so far
     std::uint64_t expected = 0;   // records the whole input holds, if counted (a file); 0: unknown
+
+    static constexpr std::string_view type = "progress";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Progress::batch, required), field("read", &Progress::read),
+        field("in_flight", &Progress::in_flight),   field("resent", &Progress::resent),
+        field("expected", &Progress::expected),
+    };
     friend bool operator==(const Progress&, const Progress&) = default;
 };
 
@@ -159,6 +282,13 @@ struct Ack {
     std::uint64_t batch = 0;
     std::vector<std::uint64_t> ids;
     std::vector<std::uint64_t> failed;
+
+    static constexpr std::string_view type = "ack";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Ack::batch, required),
+        field("ids", &Ack::ids, required),
+        field("failed", &Ack::failed),
+    };
     friend bool operator==(const Ack&, const Ack&) = default;
 };
 
@@ -172,6 +302,15 @@ struct Alive {
     // Of `ids`, those that have started (the heartbeat's `running`); absent when the heartbeat
     // did not say.
     std::optional<std::vector<std::uint64_t>> running{};
+
+    static constexpr std::string_view type = "alive";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Alive::batch, required),
+        field("ids", &Alive::ids, required),
+        field("capacity", &Alive::capacity),
+        field("sink", &Alive::sink),
+        field("running", &Alive::running, sent_if_set),
+    };
     friend bool operator==(const Alive&, const Alive&) = default;
 };
 
@@ -181,6 +320,13 @@ struct Abort {
     std::uint64_t batch = 0;
     std::uint32_t status = 0;
     std::string reason;
+
+    static constexpr std::string_view type = "abort";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Abort::batch, required),
+        field("status", &Abort::status),
+        text("reason", &Abort::reason),
+    };
     friend bool operator==(const Abort&, const Abort&) = default;
 };
 
@@ -192,17 +338,37 @@ struct Handover {
     std::uint64_t through = 0;
     std::vector<std::uint64_t> ids;
     std::vector<std::uint64_t> failed;
+
+    static constexpr std::string_view type = "handover";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Handover::batch, required),
+        field("through", &Handover::through, required),
+        field("ids", &Handover::ids),
+        field("failed", &Handover::failed),
+    };
     friend bool operator==(const Handover&, const Handover&) = default;
 };
 
 // ventilator -> sink: every task is acknowledged; the sink may exit.
 struct Bye {
     std::uint64_t batch = 0;
+
+    static constexpr std::string_view type = "bye";
+    static constexpr auto fields = std::tuple{field("batch", &Bye::batch, required)};
     friend bool operator==(const Bye&, const Bye&) = default;
 };
 
-using Message = std::variant<Task, Result, Heartbeat, Release, Hello, Welcome, Reject, End, Lost,
-                             Skip, Progress, Ack, Alive, Bye, Abort, Handover>;
+// The messages each socket carries (docs/protocol.md, "Sockets"): a receiver decodes a frame
+// as one of its socket's set, and refuses a well-formed message of another.
+using TasksMessage = std::variant<Task>;                                // ventilator -> worker
+using ResultsMessage = std::variant<Result, Heartbeat, WorkerRelease>;  // worker -> sink
+using ToSinkControl = std::variant<Hello, End, Lost, Skip, Handover, Progress, Bye>;
+using ToVentilatorControl = std::variant<Welcome, Reject, Ack, Alive, SinkRelease, Abort>;
+
+// Every message of the protocol. Two forms of one type (release) are told apart by their
+// `excluded` keys, the first form that fits winning.
+using Message = std::variant<Task, Result, Heartbeat, WorkerRelease, SinkRelease, Hello, Welcome,
+                             Reject, End, Lost, Skip, Handover, Progress, Ack, Alive, Bye, Abort>;
 
 // The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
 // may keep per task, leaving room for the rest of the result (the echoed input among it).
