@@ -416,33 +416,37 @@ void Sink::on_control(const std::string& peer, const std::string& from,
         return;
     }
     last_heard_from_ventilator_ = now;
-    std::visit(
-        Overload{
-            [&](const End& end) {
-                if (end.batch != batch_ || total_) return;
-                total_ = end.total;
-                stats_.total_known(end.total);
-                // Results for ids past the end (forged, or from a confused peer) came before
-                // the total was known; they must not stand in for tasks of the batch.
-                const std::uint64_t beyond = done_.erase_above(end.total);
-                if (beyond > 0) {
-                    count_malformed("results", std::to_string(beyond) +
-                                                   " results had ids beyond the batch's end");
-                }
-            },
-            [&](const Lost& lost) { on_lost(lost); }, [&](const Skip& skip) { on_skip(skip); },
-            [&](const Handover& handover) {
-                if (handover.batch == batch_) on_handover(handover);
-            },
-            [&](const Progress& progress) {
-                if (progress.batch == batch_) stats_.progress(progress);
-            },
-            [&](const Bye& bye) {
-                if (bye.batch == batch_) bye_ = true;
-            },
-            [](const Hello&) {},  // handled above
-        },
-        message);
+    std::visit(Overload{
+                   [&](const End& end) {
+                       if (end.batch != batch_ || total_) return;
+                       total_ = end.total;
+                       stats_.total_known(end.total);
+                       // Results for ids past the end (forged, or from a confused peer) came before
+                       // the total was known; they must not stand in for tasks of the batch.
+                       const std::uint64_t beyond = done_.erase_above(end.total);
+                       if (beyond > 0) {
+                           count_malformed(
+                               "results",
+                               std::to_string(beyond) + " results had ids beyond the batch's end");
+                       }
+                   },
+                   [&](const Lost& lost) { on_lost(lost); },
+                   [&](const Skip& skip) { on_skip(skip); },
+                   [&](const Handover& handover) {
+                       if (handover.batch == batch_) on_handover(handover);
+                   },
+                   [&](const Progress& progress) {
+                       if (progress.batch == batch_) stats_.progress(progress);
+                   },
+                   [&](const Bye& bye) {
+                       if (bye.batch == batch_) bye_ = true;
+                   },
+                   [](const Hello&) {},  // handled above
+                   [&](const Record&) {
+                       count_malformed("control", "a service's record: this is a batch");
+                   },
+               },
+               message);
 }
 
 void Sink::receive_control() {

@@ -349,6 +349,9 @@ void Ventilator::handle_control(Clock::time_point now) {
                            abort_ = m;
                            stop_ = Stop::sink_aborted;
                        },
+                       [&](const Outcome&) {
+                           malformed_.count("dropped a service's outcome: this is a batch");
+                       },
                    },
                    message);
     }

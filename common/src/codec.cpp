@@ -112,8 +112,9 @@ void read(const msgpack::object& o, std::string_view key, Wire wire, std::string
     out = wire == Wire::text ? as_text(o, key) : as_bytes(o, key);
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, std::optional<std::string>& out) {
-    out = as_bytes(o, key);
+void read(const msgpack::object& o, std::string_view key, Wire wire,
+          std::optional<std::string>& out) {
+    out = wire == Wire::text ? as_text(o, key) : as_bytes(o, key);
 }
 
 void read(const msgpack::object& o, std::string_view key, Wire, Status& out) {
@@ -328,7 +329,12 @@ void write(Packer& p, Wire, std::uint64_t value) { p.pack(value); }
 void write(Packer& p, Wire, std::uint32_t value) { p.pack(value); }
 void write(Packer& p, Wire, bool value) { p.pack(value); }
 void write(Packer& p, Wire, Status value) { pack_str(p, to_string(value)); }
-void write(Packer& p, Wire, const std::optional<std::string>& value) { pack_bin(p, *value); }
+void write(Packer& p, Wire wire, const std::optional<std::string>& value) {
+    if (wire == Wire::text)
+        pack_str(p, *value);
+    else
+        pack_bin(p, *value);
+}
 
 void write(Packer& p, Wire, const std::optional<std::int32_t>& value) {
     if (value)

@@ -470,7 +470,16 @@ std::vector<Message> one_of_each() {
             Ack{1, {2}, {}},
             Alive{1, {}, 4},
             Bye{1},
-            Abort{1, 2, "no room"}};
+            Abort{1, 2, "no room"},
+            Outcome{.batch = 1, .id = 2, .status = Status::failed, .exit_code = 3},
+            Record{1, {2}, {3}},
+            Submit{.req = 1, .payload = "p", .key = "k"},
+            Query{.req = 1, .id = 2},
+            Cancel{1, 2},
+            Accepted{1, 2, true, "queued", 7},
+            State{{.id = 2, .state = "ok", .status = "ok", .out = "x"}, 1},
+            Done{{.id = 2, .state = "failed", .exit_code = 1}},
+            Error{1, "conflict", "another payload", 2}};
 }
 
 template <typename Set>
@@ -508,6 +517,12 @@ TEST(CodecSockets, ControlToTheSinkTakesHelloEndLostSkipHandoverProgressBye) {
 }
 TEST(CodecSockets, ControlToTheVentilatorTakesWelcomeRejectAckAliveSinkReleasesAndAborts) {
     expect_only_its_own_messages<ToVentilatorControl>("control, to the ventilator,");
+}
+TEST(CodecSockets, ListenToTheHeadTakesSubmitStatusAndCancel) {
+    expect_only_its_own_messages<ToHead>("listen, to the head,");
+}
+TEST(CodecSockets, ListenToTheProducerTakesAcceptedStateDoneAndError) {
+    expect_only_its_own_messages<ToProducer>("listen, to the producer,");
 }
 
 TEST(CodecSockets, MalformedFrameIsRefusedWithItsOwnReason) {

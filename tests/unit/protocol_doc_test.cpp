@@ -237,19 +237,21 @@ std::vector<std::string> differences(const std::string& markdown) {
     std::istringstream lines(markdown);
     for (std::string line; std::getline(lines, line);) {
         if (!line.starts_with("| tasks |") && !line.starts_with("| results |") &&
-            !line.starts_with("| control |")) {
+            !line.starts_with("| control |") && !line.starts_with("| listen |")) {
             continue;
         }
         const std::vector<std::string> row = cells(line);
         const std::string& carries = row.size() > 4 ? row[4] : "";
-        if (row[0] == "control") {
+        if (row[0] == "control" || row[0] == "listen") {
             const auto semicolon = carries.find(';');
+            const bool control = row[0] == "control";
             for (auto& word : backticked(carries.substr(0, semicolon))) {
-                carried["control to the sink"].insert(word);
+                carried[control ? "control to the sink" : "listen to the head"].insert(word);
             }
             if (semicolon != std::string::npos) {
                 for (auto& word : backticked(carries.substr(semicolon))) {
-                    carried["control to the ventilator"].insert(word);
+                    carried[control ? "control to the ventilator" : "listen to the producer"]
+                        .insert(word);
                 }
             }
         } else {
@@ -261,6 +263,8 @@ std::vector<std::string> differences(const std::string& markdown) {
         {"results", type_names<ResultsMessage>()},
         {"control to the sink", type_names<ToSinkControl>()},
         {"control to the ventilator", type_names<ToVentilatorControl>()},
+        {"listen to the head", type_names<ToHead>()},
+        {"listen to the producer", type_names<ToProducer>()},
     };
     for (const auto& [socket, names] : sets) {
         if (carried[socket] != names) {

@@ -171,11 +171,13 @@ struct Hello {
     std::uint64_t batch = 0;
     // The sink instance (Welcome.sink) that welcomed this batch before; 0 on the first Hello.
     std::uint64_t sink = 0;
+    bool serve = false;  // a service (ventilator --serve): only a sink --serve takes it
 
     static constexpr std::string_view type = "hello";
     static constexpr auto fields = std::tuple{
         field("batch", &Hello::batch, required),
         field("sink", &Hello::sink, sent_if_set),
+        field("serve", &Hello::serve, sent_if_set),
     };
     friend bool operator==(const Hello&, const Hello&) = default;
 };
@@ -191,6 +193,7 @@ struct Welcome {
     // This sink process: a random non-zero number chosen at its start (0: an older sink), so that
     // a restarted sink is told apart from the one before.
     std::uint64_t sink = 0;
+    bool serve = false;  // the sink serves a service (sink --serve)
 
     static constexpr std::string_view type = "welcome";
     static constexpr auto fields = std::tuple{
@@ -199,6 +202,7 @@ struct Welcome {
         field("reorder_window", &Welcome::reorder_window),
         field("echo_input", &Welcome::echo_input),
         field("sink", &Welcome::sink),
+        field("serve", &Welcome::serve, sent_if_set),
     };
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
@@ -266,12 +270,18 @@ struct Progress {
     std::uint64_t in_flight = 0;  // sent, not yet acknowledged
     std::uint64_t resent = 0;     // sends after a liveness timeout, so far
     std::uint64_t expected = 0;   // records the whole input holds, if counted (a file); 0: unknown
+    std::uint64_t queued = 0;     // a service: accepted, waiting for a worker
+    std::uint64_t delayed = 0;    // a service: accepted, waiting for their time
 
     static constexpr std::string_view type = "progress";
     static constexpr auto fields = std::tuple{
-        field("batch", &Progress::batch, required), field("read", &Progress::read),
-        field("in_flight", &Progress::in_flight),   field("resent", &Progress::resent),
+        field("batch", &Progress::batch, required),
+        field("read", &Progress::read),
+        field("in_flight", &Progress::in_flight),
+        field("resent", &Progress::resent),
         field("expected", &Progress::expected),
+        field("queued", &Progress::queued, sent_if_set),
+        field("delayed", &Progress::delayed, sent_if_set),
     };
     friend bool operator==(const Progress&, const Progress&) = default;
 };
@@ -319,7 +329,7 @@ struct Alive {
 struct Abort {
     std::uint64_t batch = 0;
     std::uint32_t status = 0;
-    std::string reason;
+    std::string reason{};
 
     static constexpr std::string_view type = "abort";
     static constexpr auto fields = std::tuple{
@@ -336,8 +346,8 @@ struct Abort {
 struct Handover {
     std::uint64_t batch = 0;
     std::uint64_t through = 0;
-    std::vector<std::uint64_t> ids;
-    std::vector<std::uint64_t> failed;
+    std::vector<std::uint64_t> ids{};
+    std::vector<std::uint64_t> failed{};
 
     static constexpr std::string_view type = "handover";
     static constexpr auto fields = std::tuple{
@@ -347,6 +357,210 @@ struct Handover {
         field("failed", &Handover::failed),
     };
     friend bool operator==(const Handover&, const Handover&) = default;
+};
+
+// sink -> a service's ventilator (instead of Ack): a result for task `id`, which the sink holds
+// until the ventilator answers with Record. Stdout is cut to the ventilator's --max-output.
+struct Outcome {
+    std::uint64_t batch = 0;
+    std::uint64_t id = 0;
+    std::uint32_t attempt = 1;
+    Status status = Status::ok;
+    std::optional<std::int32_t> exit_code{};
+    std::optional<std::int32_t> signal{};
+    std::string out{};
+    bool out_truncated = false;
+    std::string err{};
+    std::string host{};
+    std::uint32_t pid = 0;
+    std::uint64_t started_us = 0;
+    std::uint64_t duration_us = 0;
+
+    static constexpr std::string_view type = "outcome";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Outcome::batch, required),
+        field("id", &Outcome::id, required),
+        field("attempt", &Outcome::attempt),
+        field("status", &Outcome::status, required),
+        field("exit_code", &Outcome::exit_code),
+        field("signal", &Outcome::signal),
+        bytes("stdout", &Outcome::out),
+        field("stdout_truncated", &Outcome::out_truncated),
+        bytes("stderr", &Outcome::err),
+        text("host", &Outcome::host),
+        field("pid", &Outcome::pid),
+        field("started_us", &Outcome::started_us),
+        field("duration_us", &Outcome::duration_us),
+    };
+    friend bool operator==(const Outcome&, const Outcome&) = default;
+};
+
+// a service's ventilator -> sink: the results the sink holds for `ids` are THE results of those
+// tasks (write them); those for `drop` are not (a task already had one). At most 4,096 ids each.
+struct Record {
+    std::uint64_t batch = 0;
+    std::vector<std::uint64_t> ids{};
+    std::vector<std::uint64_t> drop{};
+
+    static constexpr std::string_view type = "record";
+    static constexpr auto fields = std::tuple{
+        field("batch", &Record::batch, required),
+        field("ids", &Record::ids),
+        field("drop", &Record::drop),
+    };
+    friend bool operator==(const Record&, const Record&) = default;
+};
+
+// ---- The producers' messages (a service's listen socket; docs/protocol.md, "Service mode").
+
+// producer -> head: a new task.
+struct Submit {
+    std::uint64_t req = 0;  // the producer's number for this request, echoed in the answer
+    std::string payload{};
+    std::optional<std::string> key{};  // idempotency key, 1 to 256 bytes
+    std::uint64_t delay_ms = 0;
+    std::uint64_t not_before_us = 0;
+    bool notify = true;  // push a Done to this connection when the task finishes
+
+    static constexpr std::string_view type = "submit";
+    static constexpr auto fields = std::tuple{
+        field("req", &Submit::req, required),
+        bytes("payload", &Submit::payload, required),
+        text("key", &Submit::key),
+        field("delay_ms", &Submit::delay_ms),
+        field("not_before_us", &Submit::not_before_us),
+        field("notify", &Submit::notify),
+    };
+    friend bool operator==(const Submit&, const Submit&) = default;
+};
+
+// producer -> head: what became of a task (by id, or by key); with wait_ms, answer once it is
+// finished or that time has passed.
+struct Query {
+    std::uint64_t req = 0;
+    std::uint64_t id = 0;
+    std::optional<std::string> key{};
+    std::uint64_t wait_ms = 0;
+
+    static constexpr std::string_view type = "status";
+    static constexpr auto fields = std::tuple{
+        field("req", &Query::req, required),
+        field("id", &Query::id, sent_if_set),
+        text("key", &Query::key),
+        field("wait_ms", &Query::wait_ms),
+    };
+    friend bool operator==(const Query&, const Query&) = default;
+};
+
+// producer -> head: cancel a task that has not been sent to a worker.
+struct Cancel {
+    std::uint64_t req = 0;
+    std::uint64_t id = 0;
+
+    static constexpr std::string_view type = "cancel";
+    static constexpr auto fields = std::tuple{
+        field("req", &Cancel::req, required),
+        field("id", &Cancel::id, required),
+    };
+    friend bool operator==(const Cancel&, const Cancel&) = default;
+};
+
+// head -> producer: the answer to a Submit.
+struct Accepted {
+    std::uint64_t req = 0;
+    std::uint64_t id = 0;
+    bool created = true;  // false: a task with this key existed; this is its id
+    std::string state{};
+    std::uint64_t head = 0;  // the head's instance (its batch): ids are the head's own
+
+    static constexpr std::string_view type = "accepted";
+    static constexpr auto fields = std::tuple{
+        field("req", &Accepted::req, required),
+        field("id", &Accepted::id, required),
+        field("created", &Accepted::created, required),
+        text("state", &Accepted::state, required),
+        field("head", &Accepted::head),
+    };
+    friend bool operator==(const Accepted&, const Accepted&) = default;
+};
+
+// What the head knows of one task: in State (an answer) and Done (pushed when it finishes).
+struct TaskReport {
+    std::uint64_t id = 0;  // 0: no task (a key that names none)
+    std::string state{};   // delayed, queued, running, ok, failed, ..., cancelled, unknown
+    std::optional<std::string> key{};
+    std::uint64_t submitted_us = 0;
+    std::uint32_t attempts = 0;
+    // Finished tasks only:
+    std::optional<std::string> status{};
+    std::optional<std::int32_t> exit_code{};
+    std::optional<std::int32_t> signal{};
+    std::optional<std::string> out{};
+    bool out_truncated = false;
+    std::optional<std::string> err{};
+    std::optional<std::string> worker{};
+    std::uint64_t started_us = 0;
+    std::uint64_t duration_us = 0;
+    std::uint64_t finished_us = 0;
+    std::uint64_t head = 0;  // as in Accepted
+    friend bool operator==(const TaskReport&, const TaskReport&) = default;
+};
+
+// The fields of a TaskReport, after those of the message that holds it (`report`).
+template <typename M>
+constexpr auto report_fields() {
+    return std::tuple{
+        field("id", &M::id),
+        text("state", &M::state, required),
+        text("key", &M::key),
+        field("submitted_us", &M::submitted_us, sent_if_set),
+        field("attempts", &M::attempts, sent_if_set),
+        text("status", &M::status),
+        field("exit_code", &M::exit_code, sent_if_set),
+        field("signal", &M::signal, sent_if_set),
+        field("stdout", &M::out, sent_if_set),
+        field("stdout_truncated", &M::out_truncated, sent_if_set),
+        field("stderr", &M::err, sent_if_set),
+        text("worker", &M::worker),
+        field("started_us", &M::started_us, sent_if_set),
+        field("duration_us", &M::duration_us, sent_if_set),
+        field("finished_us", &M::finished_us, sent_if_set),
+        field("head", &M::head),
+    };
+}
+
+// head -> producer: the answer to a status query or a cancel.
+struct State : TaskReport {
+    std::uint64_t req = 0;
+
+    static constexpr std::string_view type = "state";
+    static constexpr auto fields =
+        std::tuple_cat(std::tuple{field("req", &State::req, required)}, report_fields<State>());
+    friend bool operator==(const State&, const State&) = default;
+};
+
+// head -> producer, unasked: a task this connection submitted (with notify) has finished.
+struct Done : TaskReport {
+    static constexpr std::string_view type = "done";
+    static constexpr auto fields = report_fields<Done>();
+    friend bool operator==(const Done&, const Done&) = default;
+};
+
+// head -> producer: a request that could not be carried out.
+struct Error {
+    std::uint64_t req = 0;
+    std::string code{};  // invalid, too_large, conflict, full, store, draining
+    std::string message{};
+    std::uint64_t id = 0;  // conflict: the existing task
+
+    static constexpr std::string_view type = "error";
+    static constexpr auto fields = std::tuple{
+        field("req", &Error::req, required),
+        text("code", &Error::code, required),
+        text("message", &Error::message, required),
+        field("id", &Error::id, sent_if_set),
+    };
+    friend bool operator==(const Error&, const Error&) = default;
 };
 
 // ventilator -> sink: every task is acknowledged; the sink may exit.
@@ -362,13 +576,16 @@ struct Bye {
 // as one of its socket's set, and refuses a well-formed message of another.
 using TasksMessage = std::variant<Task>;                                // ventilator -> worker
 using ResultsMessage = std::variant<Result, Heartbeat, WorkerRelease>;  // worker -> sink
-using ToSinkControl = std::variant<Hello, End, Lost, Skip, Handover, Progress, Bye>;
-using ToVentilatorControl = std::variant<Welcome, Reject, Ack, Alive, SinkRelease, Abort>;
+using ToSinkControl = std::variant<Hello, End, Lost, Skip, Handover, Progress, Bye, Record>;
+using ToVentilatorControl = std::variant<Welcome, Reject, Ack, Alive, SinkRelease, Abort, Outcome>;
+using ToHead = std::variant<Submit, Query, Cancel>;             // producer -> head (listen)
+using ToProducer = std::variant<Accepted, State, Done, Error>;  // head -> producer
 
 // Every message of the protocol. Two forms of one type (release) are told apart by their
 // `excluded` keys, the first form that fits winning.
 using Message = std::variant<Task, Result, Heartbeat, WorkerRelease, SinkRelease, Hello, Welcome,
-                             Reject, End, Lost, Skip, Handover, Progress, Ack, Alive, Bye, Abort>;
+                             Reject, End, Lost, Skip, Handover, Progress, Ack, Alive, Bye, Abort,
+                             Outcome, Record, Submit, Query, Cancel, Accepted, State, Done, Error>;
 
 // The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
 // may keep per task, leaving room for the rest of the result (the echoed input among it).

@@ -105,6 +105,14 @@ constexpr Field<M, std::string> text(std::string_view key, std::string M::*membe
     return {key, member, Wire::text, presence};
 }
 
+// An optional text field: absent, none.
+template <typename M>
+constexpr Field<M, std::optional<std::string>> text(std::string_view key,
+                                                    std::optional<std::string> M::*member,
+                                                    Presence presence = sent_if_set) {
+    return {key, member, Wire::text, presence};
+}
+
 template <typename M>
 constexpr Field<M, std::string> bytes(std::string_view key, std::string M::*member,
                                       Presence presence = defaulted) {
