@@ -1,9 +1,9 @@
 // The task store in an SQLite database (store.hpp).
 //
-// The file. One database in WAL mode, held by one process at a time (locking_mode=EXCLUSIVE:
-// a second opener gets SQLITE_BUSY at once; the WAL index lives in this process's memory, so
-// there is no -shm file). Marked as ours by PRAGMA application_id = kApplicationId and of
-// format PRAGMA user_version = kFormatVersion:
+// The file. One database in WAL mode, used by one process at a time: the store holds an
+// exclusive flock(2) on it (another taskpipe gets "in use"; the sqlite3 shell may still read
+// it). Marked as ours by PRAGMA application_id = kApplicationId and of format
+// PRAGMA user_version = kFormatVersion:
 //
 //   meta(name, value)          'batch': the batch id; 'next_id': the id the next task gets
 //                              (written with each group that created tasks, so that ids are
@@ -19,9 +19,12 @@
 //   tasks_by_final   on final_us, for final tasks only (expire)
 //
 // A group is one transaction (BEGIN IMMEDIATE at its first mutation, COMMIT in commit()); with
-// synchronous=FULL a commit is one fsync of the WAL. Every statement is prepared once.
-// Memory: SQLite's page cache (cache_size), the prepared statements and a few counters; no
-// task is held here.
+// synchronous=FULL a commit is one fsync of the WAL. Checkpoints (copying the WAL into the
+// database file) run on a thread of their own (wal_checkpointer.hpp), not in commit().
+// Every statement is prepared once. Memory: SQLite's page cache (cache_size), the prepared
+// statements and a few counters; no task is held here.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,12 +37,19 @@
 #include "sqlite.hpp"
 #include "store.hpp"
 #include "taskpipe/wall_clock.hpp"
+#include "wal_checkpointer.hpp"
 
 namespace taskpipe {
 namespace {
 
 constexpr std::int64_t kApplicationId = 0x74707374;  // "tpst"
 constexpr std::int64_t kFormatVersion = 1;
+// The WAL is checkpointed in the background once it holds this many pages (4 MiB), as SQLite
+// does by default in the committing thread.
+constexpr int kCheckpointFrames = 1000;
+// Past this many pages (32 MiB), the committing thread checkpoints what the background ones
+// left (WalCheckpointer::checkpoint_in_writer), so that the WAL starts again.
+constexpr int kWalLimitFrames = 8000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -86,18 +96,80 @@ std::int64_t state_code(TaskState state) {
     return -1;
 }
 
+// The store's file, created if missing, open for writing and exclusively flock(2)ed while this
+// lives: one process at a time uses a store. Quiet destructor. It must outlive every SQLite
+// connection to the file: closing a descriptor of a file drops the process's fcntl locks on
+// it, SQLite's included.
+class FileLock {
+  public:
+    explicit FileLock(const std::string& path) {
+        check_path(path);
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            if (errno == ELOOP) throw StoreError(path + ": is a symbolic link");
+            throw StoreError(path + ": cannot be written (" + std::strerror(errno) + ")");
+        }
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int error = errno;
+            ::close(fd_);
+            throw StoreError(path + (error == EWOULDBLOCK
+                                         ? std::string(": in use by another process")
+                                         : ": cannot lock: " + std::string(std::strerror(error))));
+        }
+    }
+    ~FileLock() { ::close(fd_); }
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+  private:
+    // Refuses a symbolic link, anything but a regular file, and a directory that is missing or
+    // where the WAL cannot be created, with a message that says so.
+    static void check_path(const std::string& path) {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0) {
+            if (S_ISLNK(st.st_mode)) {
+                throw StoreError(path + ": is a symbolic link; give the store's own path");
+            }
+            if (!S_ISREG(st.st_mode)) throw StoreError(path + ": not a regular file");
+        } else if (errno != ENOENT) {
+            throw StoreError(path + ": " + std::strerror(errno));
+        }
+        const auto parent = std::filesystem::absolute(path).parent_path();
+        std::error_code ec;
+        if (!std::filesystem::is_directory(parent, ec)) {
+            throw StoreError(path + ": the directory " + parent.string() + " does not exist");
+        }
+        if (::access(parent.c_str(), W_OK) != 0) {
+            throw StoreError(path + ": cannot be written: its directory " + parent.string() +
+                             " is not writable (" + std::strerror(errno) +
+                             "), and the store keeps its write-ahead log beside it");
+        }
+    }
+
+    int fd_ = -1;
+};
+
 class SqliteStore final : public TaskStore {
   public:
     SqliteStore(std::string path, const SqliteStoreOptions& options)
-        : path_(std::move(path)), db_(open(path_)) {
+        : path_(std::move(path)), lock_(path_), db_(open(path_)) {
         try {
             configure(options);
             prepare();
             load();
+            checkpointer_.emplace(path_, kCheckpointFrames);
+            sqlite3_wal_hook(db_.get(), &SqliteStore::on_commit, this);
         } catch (const sqlite::Error& e) {
             throw StoreError(path_ + ": " + e.what());
         }
     }
+
+    ~SqliteStore() override {
+        sqlite3_wal_hook(db_.get(), nullptr, nullptr);
+        checkpointer_.reset();  // before the connection closes (and checkpoints at last)
+    }
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
 
     std::uint64_t batch() const override { return batch_; }
 
@@ -267,25 +339,6 @@ class SqliteStore final : public TaskStore {
     };
 
     static sqlite::Database open(const std::string& path) {
-        struct stat st {};
-        if (::lstat(path.c_str(), &st) == 0) {
-            if (S_ISLNK(st.st_mode)) {
-                throw StoreError(path + ": is a symbolic link; give the store's own path");
-            }
-            if (!S_ISREG(st.st_mode)) throw StoreError(path + ": not a regular file");
-        } else if (errno != ENOENT) {
-            throw StoreError(path + ": " + std::strerror(errno));
-        }
-        const auto parent = std::filesystem::absolute(path).parent_path();
-        std::error_code ec;
-        if (!std::filesystem::is_directory(parent, ec)) {
-            throw StoreError(path + ": the directory " + parent.string() + " does not exist");
-        }
-        if (::access(parent.c_str(), W_OK) != 0) {
-            throw StoreError(path + ": cannot be written: its directory " + parent.string() +
-                             " is not writable (" + std::strerror(errno) +
-                             "), and the store keeps a write-ahead log beside it");
-        }
         try {
             sqlite::Database db(path,
                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW);
@@ -296,10 +349,21 @@ class SqliteStore final : public TaskStore {
         }
     }
 
+    // After each commit: the WAL holds `frames` pages. A failed checkpoint is tried again after
+    // the next commit (the WAL only grows meanwhile).
+    static int on_commit(void* self, sqlite3* db, const char*, int frames) {
+        auto& checkpointer = *static_cast<SqliteStore*>(self)->checkpointer_;
+        checkpointer.wal_grew(frames);
+        if (frames >= kWalLimitFrames) checkpointer.checkpoint_in_writer(db);
+        return SQLITE_OK;
+    }
+
     // Checks that the file is a taskpipe store (or empty, then creates one), sets the pragmas,
-    // and writes opened_us, which takes the exclusive lock and proves the file writable.
+    // and writes opened_us, which proves the file writable.
     void configure(const SqliteStoreOptions& options) {
-        db_.exec("PRAGMA locking_mode=EXCLUSIVE");
+        // Only our own checkpointer's connection shares the file; an operator's sqlite3 shell
+        // writing to it would make us wait this long, then fail the group.
+        db_.exec("PRAGMA busy_timeout=2000");
         std::int64_t objects = 0, application_id = 0, version = 0;
         try {
             objects = single_int("SELECT count(*) FROM sqlite_schema");
@@ -338,6 +402,7 @@ class SqliteStore final : public TaskStore {
         db_.exec("PRAGMA temp_store=MEMORY");
         // Once checkpointed, a WAL grown by a large group is cut back to this size.
         db_.exec("PRAGMA journal_size_limit=67108864");
+        db_.exec("PRAGMA wal_autocheckpoint=0");  // the WalCheckpointer does them
 
         db_.exec("BEGIN IMMEDIATE");
         try {
@@ -524,6 +589,7 @@ class SqliteStore final : public TaskStore {
     }
 
     std::string path_;
+    FileLock lock_;  // before db_: released after it is closed
     sqlite::Database db_;
     std::uint64_t batch_ = 0;
     std::uint64_t next_id_ = 1;
@@ -547,6 +613,7 @@ class SqliteStore final : public TaskStore {
     mutable sqlite::Statement find_;
     mutable sqlite::Statement find_key_;
     mutable sqlite::Statement unfinished_;
+    std::optional<WalCheckpointer> checkpointer_;  // after the statements: stopped first
 };
 
 }  // namespace
