@@ -340,8 +340,9 @@ class SqliteStore final : public TaskStore {
 
     static sqlite::Database open(const std::string& path) {
         try {
-            sqlite::Database db(path,
-                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW);
+            // NOMUTEX: the connection is used by one thread at a time (the store's owner).
+            sqlite::Database db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                          SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX);
             if (db.read_only()) throw StoreError(path + ": cannot be written (read-only)");
             return db;
         } catch (const sqlite::Error& e) {

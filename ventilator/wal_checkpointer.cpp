@@ -3,7 +3,9 @@
 namespace taskpipe {
 
 WalCheckpointer::WalCheckpointer(const std::string& path, int threshold_frames)
-    : db_(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW), threshold_frames_(threshold_frames) {
+    // NOMUTEX: after the constructor, only the thread uses the connection, until it is joined.
+    : db_(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX),
+      threshold_frames_(threshold_frames) {
     // The database file must be on disk before the log starts again over what it copied.
     db_.exec("PRAGMA synchronous=FULL");
     thread_ = std::thread([this] { run(); });
