@@ -17,8 +17,9 @@
 // Ids are 1, 2, 3, ... and never reused once committed (not after expiry either); the ids of a
 // group that was rolled back are given out again, as nobody was told them.
 //
-// Thread-safety: none; one thread (the event loop) owns a store. Memory: the memory store holds
-// every task it keeps; the SQLite store holds none (a bounded page cache, statements, counters).
+// Thread-safety: none; one thread (the event loop) owns a store (the SQLite store runs its WAL
+// checkpoints on a thread of its own, invisibly). Memory: the memory store holds every task it
+// keeps; the SQLite store holds none (a bounded page cache, statements, counters).
 #pragma once
 
 #include <cstddef>
@@ -148,7 +149,8 @@ class TaskStore {
     // Undoes the group and ends it.
     virtual void rollback() = 0;
 
-    // ---- Lookups, of any kept task, uncommitted changes included.
+    // ---- Lookups, of any kept task, uncommitted changes included. They throw StoreError only
+    // when the file cannot be read, and leave the group alone.
     virtual std::optional<StoredTask> find(std::uint64_t id) const = 0;
     virtual std::optional<StoredTask> find_key(std::string_view key) const = 0;
     // Every queued and running task in id order, payloads included: at start-up, what is to be
@@ -170,10 +172,11 @@ struct SqliteStoreOptions {
     std::size_t cache_kib = 8 * 1024;
 };
 
-// A store in the SQLite database at `path` (WAL mode, locked for this process alone), created
-// when missing (its directory must exist). Throws StoreError when it cannot be opened for
-// writing, is a symbolic link, is not a taskpipe store (another SQLite database, any other
-// file) or is of another format version, or another process has it open.
+// A store in the SQLite database at `path` (WAL mode, flock'ed for this process alone; see
+// sqlite_store.cpp for the schema), created when missing or empty (its directory must exist).
+// Throws StoreError when it cannot be opened for writing, is a symbolic link, is not a taskpipe
+// store (another SQLite database, any other file) or is of another format version, or another
+// process has it open.
 std::unique_ptr<TaskStore> open_sqlite_store(const std::string& path,
                                              const SqliteStoreOptions& options = {});
 
