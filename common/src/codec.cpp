@@ -10,22 +10,6 @@
 
 namespace taskpipe {
 
-const char* to_string(Status status) {
-    switch (status) {
-        case Status::ok:
-            return "ok";
-        case Status::failed:
-            return "failed";
-        case Status::error:
-            return "error";
-        case Status::timeout:
-            return "timeout";
-        case Status::lost:
-            return "lost";
-    }
-    return "error";
-}
-
 std::optional<Status> status_from_string(std::string_view text) {
     for (Status s : kAllStatuses) {
         if (text == to_string(s)) return s;
@@ -307,6 +291,45 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
+// Bytes known at compile time (keys, the envelope), written with one call each.
+struct Packed {
+    std::array<char, 48> bytes{};
+    std::size_t size = 0;
+
+    // A positive fixint.
+    constexpr Packed fixint(std::uint64_t value) const {
+        if (value > 0x7f || size == bytes.size()) throw "not a positive fixint";
+        Packed out = *this;
+        out.bytes[out.size++] = static_cast<char>(value);
+        return out;
+    }
+    // A fixstr: every key and type of the protocol is shorter than 32 bytes.
+    constexpr Packed str(std::string_view text) const {
+        if (text.size() >= 32 || size + 1 + text.size() > bytes.size()) throw "not a short str";
+        Packed out = *this;
+        out.bytes[out.size++] = static_cast<char>(0xa0 | text.size());
+        for (char c : text) out.bytes[out.size++] = c;
+        return out;
+    }
+};
+
+void put(Packer& p, const Packed& packed) {
+    p.pack_str_body(packed.bytes.data(), static_cast<std::uint32_t>(packed.size));
+}
+
+template <typename M>
+constexpr Packed kEnvelope = Packed{}.str("v").fixint(kProtocolVersion).str("type").str(M::type);
+
+template <typename M>
+constexpr auto kKeys =
+    std::apply([](const auto&... f) { return std::array{Packed{}.str(f.key)...}; }, M::fields);
+
+constexpr auto kStatusNames = [] {
+    std::array<Packed, kAllStatuses.size()> names{};
+    for (Status s : kAllStatuses) names[static_cast<std::size_t>(s)] = Packed{}.str(to_string(s));
+    return names;
+}();
+
 void pack_str(Packer& p, std::string_view text) {
     p.pack_str(static_cast<std::uint32_t>(text.size()));
     p.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
@@ -320,7 +343,7 @@ void pack_bin(Packer& p, std::string_view bytes) {
 void write(Packer& p, Wire, std::uint64_t value) { p.pack(value); }
 void write(Packer& p, Wire, std::uint32_t value) { p.pack(value); }
 void write(Packer& p, Wire, bool value) { p.pack(value); }
-void write(Packer& p, Wire, Status value) { pack_str(p, to_string(value)); }
+void write(Packer& p, Wire, Status value) { put(p, kStatusNames[static_cast<std::size_t>(value)]); }
 void write(Packer& p, Wire, const std::optional<std::string>& value) { pack_bin(p, *value); }
 
 void write(Packer& p, Wire, const std::optional<std::int32_t>& value) {
@@ -356,23 +379,18 @@ bool is_sent(const M& m, const F& f) {
     return f.presence != Presence::sent_if_set || !(m.*f.member == kDefault<M>.*f.member);
 }
 
-template <typename M>
-void pack_message(Packer& p, const M& m) {
-    std::apply(
-        [&](const auto&... f) {
-            p.pack_map(static_cast<std::uint32_t>(2 + (std::size_t{is_sent(m, f)} + ...)));
-            pack_str(p, "v");
-            p.pack(kProtocolVersion);
-            pack_str(p, "type");
-            pack_str(p, M::type);
-            auto pack_one = [&](const auto& field) {
-                if (!is_sent(m, field)) return;
-                pack_str(p, field.key);
-                write(p, field.wire, m.*field.member);
-            };
-            (pack_one(f), ...);
-        },
-        M::fields);
+template <typename M, std::size_t... I>
+void pack_message(Packer& p, const M& m, std::index_sequence<I...>) {
+    constexpr auto& fields = M::fields;
+    p.pack_map(
+        static_cast<std::uint32_t>(2 + (std::size_t{is_sent(m, std::get<I>(fields))} + ...)));
+    put(p, kEnvelope<M>);
+    auto pack_one = [&](const auto& field, const Packed& key) {
+        if (!is_sent(m, field)) return;
+        put(p, key);
+        write(p, field.wire, m.*field.member);
+    };
+    (pack_one(std::get<I>(fields), kKeys<M>[I]), ...);
 }
 
 }  // namespace
@@ -380,7 +398,10 @@ void pack_message(Packer& p, const M& m) {
 std::string_view Encoder::encode(MessageRef message) {
     buffer_.clear();
     Packer packer(buffer_);
-    message.visit([&](const auto& m) { pack_message(packer, m); });
+    message.visit([&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        pack_message(packer, m, std::make_index_sequence<kFieldCount<M>>());
+    });
     return {buffer_.data(), buffer_.size()};
 }
 

@@ -65,7 +65,21 @@ enum class Status : std::uint8_t {
 inline constexpr std::array kAllStatuses = {Status::ok, Status::failed, Status::error,
                                             Status::timeout, Status::lost};
 
-const char* to_string(Status status);
+constexpr const char* to_string(Status status) {
+    switch (status) {
+        case Status::ok:
+            return "ok";
+        case Status::failed:
+            return "failed";
+        case Status::error:
+            return "error";
+        case Status::timeout:
+            return "timeout";
+        case Status::lost:
+            return "lost";
+    }
+    return "error";
+}
 std::optional<Status> status_from_string(std::string_view text);
 
 // worker -> sink: what running one task produced.
