@@ -174,6 +174,15 @@ int main(int argc, char** argv) {
     files.emplace_back("bin32_huge", "\xc6\xff\xff\xff\xff");
     files.emplace_back("nested_arrays", std::string(64, '\x91') + '\xc0');
     files.emplace_back("ext", std::string("\xd4\x01\x00", 3));
+    // At the limits: five containers deep, a map of 65 entries, the byte msgpack never uses, each
+    // inside an otherwise valid bye.
+    const std::string bye =
+        "\x84\xa1v\x01\xa4type\xa3"
+        "bye\xa5"
+        "batch\x01\xa1x";
+    files.emplace_back("bye_five_deep", bye + "\x91\x91\x91\x91\x01");
+    files.emplace_back("bye_map_of_65", bye + std::string("\xde\x00\x41", 3));
+    files.emplace_back("bye_parse_error", bye + "\xc1");
     // The two forms of release in one frame (refused), and a worker's release of no task.
     files.emplace_back("release_both",
                        "\x84\xa1v\x01\xa4type\xa7release\xa5"
