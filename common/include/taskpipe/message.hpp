@@ -44,11 +44,16 @@ struct Task {
     bool echo_input = false;    // send the payload back in the result's `input`
 
     static constexpr std::string_view type = "task";
+    // clang-format off
     static constexpr auto fields = std::tuple{
-        field("batch", &Task::batch, required), field("id", &Task::id, required),
-        field("attempt", &Task::attempt),       bytes("payload", &Task::payload, required),
-        field("sent_us", &Task::sent_us),       field("echo_input", &Task::echo_input, sent_if_set),
+        field("batch", &Task::batch, required),
+        field("id", &Task::id, required),
+        field("attempt", &Task::attempt),
+        bytes("payload", &Task::payload, required),
+        field("sent_us", &Task::sent_us),
+        field("echo_input", &Task::echo_input, sent_if_set),
     };
+    // clang-format on
     static const char* refusal(const Task& t) {
         return t.id == 0 ? "task id 0 (ids start at 1)" : nullptr;
     }
@@ -101,6 +106,7 @@ struct Result {
     std::uint64_t sent_us = 0;         // the task's sent_us, echoed back (0: unknown)
 
     static constexpr std::string_view type = "result";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Result::batch, required),
         field("id", &Result::id, required),
@@ -118,6 +124,7 @@ struct Result {
         field("sent_us", &Result::sent_us),
         field("input", &Result::input, sent_if_set),
     };
+    // clang-format on
     static const char* refusal(const Result& r) {
         if (r.id == 0) return "result id 0 (ids start at 1)";
         if (r.status == Status::lost) return "a worker's result with status 'lost'";
@@ -137,11 +144,16 @@ struct Heartbeat {
     std::vector<TaskRef> tasks;
 
     static constexpr std::string_view type = "heartbeat";
+    // clang-format off
     static constexpr auto fields = std::tuple{
-        text("host", &Heartbeat::host, required),      field("pid", &Heartbeat::pid, required),
-        field("concurrency", &Heartbeat::concurrency), field("capacity", &Heartbeat::capacity),
-        field("draining", &Heartbeat::draining),       field("tasks", &Heartbeat::tasks),
+        text("host", &Heartbeat::host, required),
+        field("pid", &Heartbeat::pid, required),
+        field("concurrency", &Heartbeat::concurrency),
+        field("capacity", &Heartbeat::capacity),
+        field("draining", &Heartbeat::draining),
+        field("tasks", &Heartbeat::tasks),
     };
+    // clang-format on
     friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
@@ -162,10 +174,12 @@ struct SinkRelease {
     std::vector<std::uint64_t> ids;
 
     static constexpr std::string_view type = "release";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &SinkRelease::batch, required),
         field("ids", &SinkRelease::ids, required),
     };
+    // clang-format on
     static constexpr std::array<std::string_view, 1> excluded = {"tasks"};
     static const char* refusal(const SinkRelease& r) {
         return r.batch == 0 ? "release for batch 0" : nullptr;
@@ -192,12 +206,14 @@ struct Welcome {
     bool echo_input = false;
 
     static constexpr std::string_view type = "welcome";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Welcome::batch, required),
         field("capacity", &Welcome::capacity),
         field("reorder_window", &Welcome::reorder_window),
         field("echo_input", &Welcome::echo_input),
     };
+    // clang-format on
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
@@ -205,10 +221,12 @@ struct Reject {
     std::string reason;
 
     static constexpr std::string_view type = "reject";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Reject::batch, required),
         text("reason", &Reject::reason),
     };
+    // clang-format on
     friend bool operator==(const Reject&, const Reject&) = default;
 };
 
@@ -218,10 +236,12 @@ struct End {
     std::uint64_t total = 0;
 
     static constexpr std::string_view type = "end";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &End::batch, required),
         field("total", &End::total, required),
     };
+    // clang-format on
     friend bool operator==(const End&, const End&) = default;
 };
 
@@ -232,11 +252,13 @@ struct Lost {
     std::uint32_t attempts = 0;
 
     static constexpr std::string_view type = "lost";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Lost::batch, required),
         field("id", &Lost::id, required),
         field("attempts", &Lost::attempts),
     };
+    // clang-format on
     friend bool operator==(const Lost&, const Lost&) = default;
 };
 
@@ -249,11 +271,13 @@ struct Skip {
     std::vector<std::uint64_t> failed;
 
     static constexpr std::string_view type = "skip";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Skip::batch, required),
         field("ids", &Skip::ids, required),
         field("failed", &Skip::failed),
     };
+    // clang-format on
     friend bool operator==(const Skip&, const Skip&) = default;
 };
 
@@ -266,11 +290,15 @@ struct Progress {
     std::uint64_t expected = 0;   // records the whole input holds, if counted (a file); 0: unknown
 
     static constexpr std::string_view type = "progress";
+    // clang-format off
     static constexpr auto fields = std::tuple{
-        field("batch", &Progress::batch, required), field("read", &Progress::read),
-        field("in_flight", &Progress::in_flight),   field("resent", &Progress::resent),
+        field("batch", &Progress::batch, required),
+        field("read", &Progress::read),
+        field("in_flight", &Progress::in_flight),
+        field("resent", &Progress::resent),
         field("expected", &Progress::expected),
     };
+    // clang-format on
     friend bool operator==(const Progress&, const Progress&) = default;
 };
 
@@ -282,11 +310,13 @@ struct Ack {
     std::vector<std::uint64_t> failed;
 
     static constexpr std::string_view type = "ack";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Ack::batch, required),
         field("ids", &Ack::ids, required),
         field("failed", &Ack::failed),
     };
+    // clang-format on
     friend bool operator==(const Ack&, const Ack&) = default;
 };
 
@@ -298,11 +328,13 @@ struct Alive {
     std::uint64_t capacity = 0;
 
     static constexpr std::string_view type = "alive";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Alive::batch, required),
         field("ids", &Alive::ids, required),
         field("capacity", &Alive::capacity),
     };
+    // clang-format on
     friend bool operator==(const Alive&, const Alive&) = default;
 };
 
