@@ -8,23 +8,9 @@
 #include <type_traits>
 #include <utility>
 
-namespace taskpipe {
+#include "msgpack_reader.hpp"
 
-const char* to_string(Status status) {
-    switch (status) {
-        case Status::ok:
-            return "ok";
-        case Status::failed:
-            return "failed";
-        case Status::error:
-            return "error";
-        case Status::timeout:
-            return "timeout";
-        case Status::lost:
-            return "lost";
-    }
-    return "error";
-}
+namespace taskpipe {
 
 std::optional<Status> status_from_string(std::string_view text) {
     for (Status s : kAllStatuses) {
@@ -35,12 +21,13 @@ std::optional<Status> status_from_string(std::string_view text) {
 
 namespace {
 
-// Limits applied while unpacking, before any field is looked at. They bound what a hostile
-// frame can make the decoder allocate: no container longer than a message can legally hold,
-// no nesting deeper than the deepest message (map > array > array), no ext types at all.
-const msgpack::unpack_limit kLimits(/*array=*/kMaxIdsPerMessage + 16, /*map=*/64,
-                                    /*str=*/64u << 20, /*bin=*/64u << 20, /*ext=*/0,
-                                    /*depth=*/4);
+using msgpack_reader::MapIndex;
+using msgpack_reader::Value;
+
+// The limits that msgpack_reader::validate applies before any field is looked at. They bound
+// what a hostile frame can make the decoder allocate: no container longer than a message can
+// legally hold, no nesting deeper than the deepest message (map > array > array), no ext types.
+static_assert(msgpack_reader::kMaxArray == kMaxIdsPerMessage + 16);
 
 struct Malformed {
     std::string reason;
@@ -58,98 +45,107 @@ const M kDefault{};
 
 // --- Decoding: one value of each kind -----------------------------------------------------
 
-std::string_view as_text(const msgpack::object& o, std::string_view key) {
-    if (o.type == msgpack::type::STR) return {o.via.str.ptr, o.via.str.size};
+std::string_view as_text(const Value& o, std::string_view key) {
+    if (o.type == Value::Type::str) return o.bytes;
     wrong_type(key, "a string");
 }
 
 // Byte fields accept bin (what taskpipe sends) and str (what some clients find easier).
-std::string_view as_bytes(const msgpack::object& o, std::string_view key) {
-    if (o.type == msgpack::type::BIN) return {o.via.bin.ptr, o.via.bin.size};
-    if (o.type == msgpack::type::STR) return {o.via.str.ptr, o.via.str.size};
+std::string_view as_bytes(const Value& o, std::string_view key) {
+    if (o.type == Value::Type::bin || o.type == Value::Type::str) return o.bytes;
     wrong_type(key, "bytes");
 }
 
 template <typename T>
-T as_uint(const msgpack::object& o, std::string_view key) {
-    if (o.type != msgpack::type::POSITIVE_INTEGER || o.via.u64 > std::numeric_limits<T>::max()) {
+T as_uint(const Value& o, std::string_view key) {
+    if (o.type != Value::Type::positive || o.u64 > std::numeric_limits<T>::max()) {
         wrong_type(key, "an unsigned integer in range");
     }
-    return static_cast<T>(o.via.u64);
+    return static_cast<T>(o.u64);
 }
 
-const msgpack::object_array& as_array(const msgpack::object& o, std::string_view key) {
-    if (o.type != msgpack::type::ARRAY) wrong_type(key, "an array");
-    return o.via.array;
-}
+// The elements of an array, read one by one.
+class Elements {
+  public:
+    Elements(const Value& o, std::string_view key) : next_(o.items), left_(o.size) {
+        if (o.type != Value::Type::array) wrong_type(key, "an array");
+    }
+    std::uint32_t size() const { return left_; }
+    bool more() const { return left_ > 0; }
+    Value next() {
+        --left_;
+        return msgpack_reader::read(next_);
+    }
 
-void read(const msgpack::object& o, std::string_view key, Wire, std::uint64_t& out) {
+  private:
+    const char* next_;
+    std::uint32_t left_;
+};
+
+void read(const Value& o, std::string_view key, Wire, std::uint64_t& out) {
     out = as_uint<std::uint64_t>(o, key);
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, std::uint32_t& out) {
+void read(const Value& o, std::string_view key, Wire, std::uint32_t& out) {
     out = as_uint<std::uint32_t>(o, key);
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, bool& out) {
-    if (o.type != msgpack::type::BOOLEAN) wrong_type(key, "a boolean");
-    out = o.via.boolean;
+void read(const Value& o, std::string_view key, Wire, bool& out) {
+    if (o.type != Value::Type::boolean) wrong_type(key, "a boolean");
+    out = o.boolean;
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, std::optional<std::int32_t>& out) {
-    if (o.type == msgpack::type::NIL) {
+void read(const Value& o, std::string_view key, Wire, std::optional<std::int32_t>& out) {
+    if (o.type == Value::Type::nil) {
         out.reset();
-    } else if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT32_MAX) {
-        out = static_cast<std::int32_t>(o.via.u64);
-    } else if (o.type == msgpack::type::NEGATIVE_INTEGER && o.via.i64 >= INT32_MIN) {
-        out = static_cast<std::int32_t>(o.via.i64);
+    } else if (o.type == Value::Type::positive && o.u64 <= INT32_MAX) {
+        out = static_cast<std::int32_t>(o.u64);
+    } else if (o.type == Value::Type::negative && o.i64 >= INT32_MIN) {
+        out = static_cast<std::int32_t>(o.i64);
     } else {
         wrong_type(key, "a 32-bit integer or nil");
     }
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire wire, std::string& out) {
+void read(const Value& o, std::string_view key, Wire wire, std::string& out) {
     out = wire == Wire::text ? as_text(o, key) : as_bytes(o, key);
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire wire,
-          std::optional<std::string>& out) {
+void read(const Value& o, std::string_view key, Wire wire, std::optional<std::string>& out) {
     out = wire == Wire::text ? as_text(o, key) : as_bytes(o, key);
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, Status& out) {
+void read(const Value& o, std::string_view key, Wire, Status& out) {
     const std::optional<Status> status = status_from_string(as_text(o, key));
     if (!status) malformed("field '" + std::string(key) + "' is not a known status");
     out = *status;
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, std::vector<std::uint64_t>& out) {
-    const auto& array = as_array(o, key);
+void read(const Value& o, std::string_view key, Wire, std::vector<std::uint64_t>& out) {
+    Elements ids(o, key);
     out.clear();
-    out.reserve(array.size);
-    for (std::uint32_t i = 0; i < array.size; ++i) {
-        out.push_back(as_uint<std::uint64_t>(array.ptr[i], key));
-    }
+    out.reserve(ids.size());
+    while (ids.more()) out.push_back(as_uint<std::uint64_t>(ids.next(), key));
 }
 
-void read(const msgpack::object& o, std::string_view key, Wire, std::vector<TaskRef>& out) {
-    const auto& array = as_array(o, key);
+void read(const Value& o, std::string_view key, Wire, std::vector<TaskRef>& out) {
+    Elements refs(o, key);
     out.clear();
-    out.reserve(array.size);
-    for (std::uint32_t i = 0; i < array.size; ++i) {
-        const auto& pair = array.ptr[i];
-        if (pair.type != msgpack::type::ARRAY || pair.via.array.size != 2) {
+    out.reserve(refs.size());
+    while (refs.more()) {
+        const Value pair = refs.next();
+        if (pair.type != Value::Type::array || pair.size != 2) {
             wrong_type(key, "an array of [batch, id] pairs");
         }
-        out.push_back({as_uint<std::uint64_t>(pair.via.array.ptr[0], key),
-                       as_uint<std::uint64_t>(pair.via.array.ptr[1], key)});
+        Elements both(pair, key);
+        const auto batch = as_uint<std::uint64_t>(both.next(), key);
+        out.push_back({batch, as_uint<std::uint64_t>(both.next(), key)});
     }
 }
 
 // A list that may be absent: present, even empty, once the field is there.
 template <typename T>
-void read(const msgpack::object& o, std::string_view key, Wire wire,
-          std::optional<std::vector<T>>& out) {
+void read(const Value& o, std::string_view key, Wire wire, std::optional<std::vector<T>>& out) {
     read(o, key, wire, out.emplace());
 }
 
@@ -158,14 +154,13 @@ void read(const msgpack::object& o, std::string_view key, Wire wire,
 template <typename M>
 constexpr std::size_t kFieldCount = std::tuple_size_v<std::decay_t<decltype(M::fields)>>;
 
-// Calls visit(key, value) for every string-keyed entry of a map; other keys are ignored, like
-// any unknown field.
+// Calls visit(key, where its value starts) for every string-keyed entry of a map; other keys
+// are ignored, like any unknown field.
 template <typename Visit>
-void for_each_field(const msgpack::object& map, Visit&& visit) {
-    for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
-        const auto& kv = map.via.map.ptr[i];
-        if (kv.key.type != msgpack::type::STR) continue;
-        visit(std::string_view(kv.key.via.str.ptr, kv.key.via.str.size), kv.val);
+void for_each_field(const MapIndex& map, Visit&& visit) {
+    for (std::uint32_t i = 0; i < map.size; ++i) {
+        const Value key = msgpack_reader::peek(map.at[2 * i]);
+        if (key.type == Value::Type::str) visit(key.bytes, map.at[2 * i + 1]);
     }
 }
 
@@ -181,27 +176,39 @@ bool is_excluded(std::string_view key) {
 
 // Whether the map holds a key that rules out M (its `excluded`).
 template <typename M>
-bool excludes(const msgpack::object& map) {
+bool excludes(const MapIndex& map) {
     bool found = false;
     if constexpr (requires { M::excluded; }) {
-        for_each_field(map, [&](std::string_view key, const msgpack::object&) {
-            found = found || is_excluded<M>(key);
-        });
+        for_each_field(
+            map, [&](std::string_view key, const char*) { found = found || is_excluded<M>(key); });
     }
     return found;
 }
 
-// Reads the value of field `key` into m if M has such a field; sets its bit in `seen`.
+template <typename M>
+constexpr auto kKeyList = std::apply(
+    [](const auto&... f) { return std::array<std::string_view, sizeof...(f)>{f.key...}; },
+    M::fields);
+
+// The index of M's field `key`, or kFieldCount<M>. Fields usually come in the schema's order
+// (taskpipe sends them so): the one after the last found is tried first.
+template <typename M>
+std::size_t find_field(std::string_view key, std::size_t expected) {
+    constexpr auto& keys = kKeyList<M>;
+    if (expected < keys.size() && keys[expected] == key) return expected;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (keys[i] == key) return i;
+    }
+    return keys.size();
+}
+
+// Reads the value at `value` into field `index` of m.
 template <typename M, std::size_t... I>
-bool read_field(M& m, std::string_view key, const msgpack::object& value, std::uint64_t& seen,
-                std::index_sequence<I...>) {
-    auto read_one = [&](const auto& f, std::uint64_t bit) {
-        if (key != f.key) return false;
-        read(value, f.key, f.wire, m.*f.member);
-        seen |= bit;
-        return true;
+void read_field(M& m, std::size_t index, const char* value, std::index_sequence<I...>) {
+    auto read_one = [&](const auto& f) {
+        read(msgpack_reader::peek(value), f.key, f.wire, m.*f.member);
     };
-    return (read_one(std::get<I>(M::fields), std::uint64_t{1} << I) || ...);
+    (void)((index == I && (read_one(std::get<I>(M::fields)), true)) || ...);
 }
 
 template <typename M, std::size_t... I>
@@ -215,13 +222,20 @@ void check_required(std::uint64_t seen, std::index_sequence<I...>) {
 }
 
 template <typename M>
-M decode_fields(const msgpack::object& map) {
+M decode_fields(const MapIndex& map) {
     static_assert(kFieldCount<M> <= 64);
     constexpr auto indices = std::make_index_sequence<kFieldCount<M>>();
     M m;
     std::uint64_t seen = 0;
-    for_each_field(map, [&](std::string_view key, const msgpack::object& value) {
-        if (read_field(m, key, value, seen, indices)) return;
+    std::size_t expected = 0;
+    for_each_field(map, [&](std::string_view key, const char* value) {
+        const std::size_t index = find_field<M>(key, expected);
+        if (index < kFieldCount<M>) {
+            read_field(m, index, value, indices);
+            seen |= std::uint64_t{1} << index;
+            expected = index + 1;
+            return;
+        }
         if (is_excluded<M>(key)) {
             malformed("field '" + std::string(key) + "' is not part of this form of '" +
                       std::string(M::type) + "'");
@@ -237,7 +251,7 @@ M decode_fields(const msgpack::object& map) {
 // The message of this type: the first form whose excluded keys the map does not hold, or if
 // every form is ruled out, the first form (to report why).
 template <typename... Ms>
-Message decode_body(std::variant<Ms...>*, std::string_view type, const msgpack::object& map) {
+Message decode_body(std::variant<Ms...>*, std::string_view type, const MapIndex& map) {
     std::optional<Message> message;
     auto try_form = [&]<typename M>(M*, bool check_excluded) {
         if (message || M::type != type || (check_excluded && excludes<M>(map))) return;
@@ -250,14 +264,14 @@ Message decode_body(std::variant<Ms...>*, std::string_view type, const msgpack::
     malformed("unknown message type '" + std::string(type.substr(0, 40)) + "'");
 }
 
-Message decode_map(const msgpack::object& map) {
+Message decode_map(const MapIndex& map) {
     std::optional<std::uint64_t> version;
     std::string_view type;
-    for_each_field(map, [&](std::string_view k, const msgpack::object& v) {
+    for_each_field(map, [&](std::string_view k, const char* v) {
         if (k == "v")
-            version = as_uint<std::uint64_t>(v, "v");
+            version = as_uint<std::uint64_t>(msgpack_reader::peek(v), "v");
         else if (k == "type")
-            type = as_text(v, "type");
+            type = as_text(msgpack_reader::peek(v), "type");
     });
     if (!version) malformed("missing field 'v'");
     if (*version != kProtocolVersion) {
@@ -272,36 +286,30 @@ DecodeResult decode(std::span<const std::byte> frame) {
     return decode(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()));
 }
 
-// Strings and bins are read straight from the frame, which outlives the decoded object.
-bool refer_to_frame(msgpack::type::object_type, std::size_t, void*) { return true; }
-
 DecodeResult decode(std::string_view frame) {
-    // One zone per thread, cleared after every frame: the per-message path does not allocate
-    // once the zone's first chunk exists (a large frame's extra chunks are freed at once).
-    thread_local msgpack::zone zone;
-    struct ClearZone {
-        ~ClearZone() { zone.clear(); }
-    } clear_zone;
+    using msgpack_reader::Refusal;
+    MapIndex index;
     try {
-        std::size_t offset = 0;
-        bool referenced = false;
-        const msgpack::object root = msgpack::unpack(zone, frame.data(), frame.size(), offset,
-                                                     referenced, refer_to_frame, nullptr, kLimits);
-        if (offset != frame.size()) return {std::nullopt, "trailing bytes after the message"};
-        if (root.type != msgpack::type::MAP) return {std::nullopt, "message is not a map"};
-        return {decode_map(root), {}};
+        const msgpack_reader::Validation valid = msgpack_reader::validate(frame, index);
+        switch (valid.refusal) {
+            case Refusal::none:
+                break;
+            case Refusal::truncated:
+                return {std::nullopt, "truncated msgpack"};
+            case Refusal::too_deep:
+                return {std::nullopt, "msgpack nested too deeply"};
+            case Refusal::too_large:
+                return {std::nullopt, "msgpack container or string over the size limit"};
+            case Refusal::parse_error:
+                return {std::nullopt, "invalid msgpack: parse error"};
+        }
+        if (valid.end != frame.size()) return {std::nullopt, "trailing bytes after the message"};
+        if (msgpack_reader::peek(frame.data()).type != Value::Type::map) {
+            return {std::nullopt, "message is not a map"};
+        }
+        return {decode_map(index), {}};
     } catch (const Malformed& e) {
         return {std::nullopt, e.reason};
-    } catch (const msgpack::insufficient_bytes&) {
-        return {std::nullopt, "truncated msgpack"};
-    } catch (const msgpack::depth_size_overflow&) {
-        return {std::nullopt, "msgpack nested too deeply"};
-    } catch (const msgpack::size_overflow&) {
-        return {std::nullopt, "msgpack container or string over the size limit"};
-    } catch (const msgpack::unpack_error& e) {
-        return {std::nullopt, std::string("invalid msgpack: ") + e.what()};
-    } catch (const msgpack::type_error&) {
-        return {std::nullopt, "msgpack type error"};
     } catch (const std::bad_alloc&) {
         return {std::nullopt, "message too large to decode"};
     } catch (const std::length_error&) {
@@ -314,6 +322,45 @@ namespace {
 // --- Encoding -----------------------------------------------------------------------------
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
+
+// Bytes known at compile time (keys, the envelope), written with one call each.
+struct Packed {
+    std::array<char, 48> bytes{};
+    std::size_t size = 0;
+
+    // A positive fixint.
+    constexpr Packed fixint(std::uint64_t value) const {
+        if (value > 0x7f || size == bytes.size()) throw "not a positive fixint";
+        Packed out = *this;
+        out.bytes[out.size++] = static_cast<char>(value);
+        return out;
+    }
+    // A fixstr: every key and type of the protocol is shorter than 32 bytes.
+    constexpr Packed str(std::string_view text) const {
+        if (text.size() >= 32 || size + 1 + text.size() > bytes.size()) throw "not a short str";
+        Packed out = *this;
+        out.bytes[out.size++] = static_cast<char>(0xa0 | text.size());
+        for (char c : text) out.bytes[out.size++] = c;
+        return out;
+    }
+};
+
+void put(Packer& p, const Packed& packed) {
+    p.pack_str_body(packed.bytes.data(), static_cast<std::uint32_t>(packed.size));
+}
+
+template <typename M>
+constexpr Packed kEnvelope = Packed{}.str("v").fixint(kProtocolVersion).str("type").str(M::type);
+
+template <typename M>
+constexpr auto kKeys =
+    std::apply([](const auto&... f) { return std::array{Packed{}.str(f.key)...}; }, M::fields);
+
+constexpr auto kStatusNames = [] {
+    std::array<Packed, kAllStatuses.size()> names{};
+    for (Status s : kAllStatuses) names[static_cast<std::size_t>(s)] = Packed{}.str(to_string(s));
+    return names;
+}();
 
 void pack_str(Packer& p, std::string_view text) {
     p.pack_str(static_cast<std::uint32_t>(text.size()));
@@ -328,7 +375,7 @@ void pack_bin(Packer& p, std::string_view bytes) {
 void write(Packer& p, Wire, std::uint64_t value) { p.pack(value); }
 void write(Packer& p, Wire, std::uint32_t value) { p.pack(value); }
 void write(Packer& p, Wire, bool value) { p.pack(value); }
-void write(Packer& p, Wire, Status value) { pack_str(p, to_string(value)); }
+void write(Packer& p, Wire, Status value) { put(p, kStatusNames[static_cast<std::size_t>(value)]); }
 void write(Packer& p, Wire wire, const std::optional<std::string>& value) {
     if (wire == Wire::text)
         pack_str(p, *value);
@@ -374,23 +421,18 @@ bool is_sent(const M& m, const F& f) {
     return f.presence != Presence::sent_if_set || !(m.*f.member == kDefault<M>.*f.member);
 }
 
-template <typename M>
-void pack_message(Packer& p, const M& m) {
-    std::apply(
-        [&](const auto&... f) {
-            p.pack_map(static_cast<std::uint32_t>(2 + (std::size_t{is_sent(m, f)} + ...)));
-            pack_str(p, "v");
-            p.pack(kProtocolVersion);
-            pack_str(p, "type");
-            pack_str(p, M::type);
-            auto pack_one = [&](const auto& field) {
-                if (!is_sent(m, field)) return;
-                pack_str(p, field.key);
-                write(p, field.wire, m.*field.member);
-            };
-            (pack_one(f), ...);
-        },
-        M::fields);
+template <typename M, std::size_t... I>
+void pack_message(Packer& p, const M& m, std::index_sequence<I...>) {
+    constexpr auto& fields = M::fields;
+    p.pack_map(
+        static_cast<std::uint32_t>(2 + (std::size_t{is_sent(m, std::get<I>(fields))} + ...)));
+    put(p, kEnvelope<M>);
+    auto pack_one = [&](const auto& field, const Packed& key) {
+        if (!is_sent(m, field)) return;
+        put(p, key);
+        write(p, field.wire, m.*field.member);
+    };
+    (pack_one(std::get<I>(fields), kKeys<M>[I]), ...);
 }
 
 }  // namespace
@@ -398,7 +440,10 @@ void pack_message(Packer& p, const M& m) {
 std::string_view Encoder::encode(MessageRef message) {
     buffer_.clear();
     Packer packer(buffer_);
-    message.visit([&](const auto& m) { pack_message(packer, m); });
+    message.visit([&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        pack_message(packer, m, std::make_index_sequence<kFieldCount<M>>());
+    });
     return {buffer_.data(), buffer_.size()};
 }
 

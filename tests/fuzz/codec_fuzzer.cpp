@@ -7,7 +7,10 @@
 // decoder and an encoder that disagree: whatever decode() accepts, Encoder::encode() must write
 // in a form that decode() reads back as the same message, and the encoding must be stable. The
 // per-socket decoders (decode<Set>) must agree with decode(): the same message when its type is
-// one of the socket's, refused otherwise.
+// one of the socket's, refused otherwise. And the codec's msgpack reader must agree with
+// msgpack-c's own unpack under the same limits (tests/support/msgpack_reference.hpp): the same
+// refusal, or the same values, so that decode() refuses exactly what the object-tree decoder before
+// it refused.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +21,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "support/msgpack_reference.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/message.hpp"
 
@@ -52,6 +56,10 @@ void check_socket(const char* socket, std::string_view frame, const taskpipe::De
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view frame(reinterpret_cast<const char*>(data), size);
+    std::string why;
+    if (!taskpipe::testing::reader_agrees_with_msgpack_c(frame, why)) {
+        fail("the msgpack reader disagrees with msgpack-c", why);
+    }
     const taskpipe::DecodeResult first = taskpipe::decode(frame);
 
     // Both overloads are the same decoder.

@@ -45,11 +45,13 @@ T sample(Wire wire) {
     } else if constexpr (std::is_same_v<T, std::string>) {
         return wire == Wire::text ? "h\xc3\xa9te" : std::string("\0\xff bytes\n", 9);
     } else if constexpr (std::is_same_v<T, std::optional<std::string>>) {
-        return std::string("in\0put", 6);
-    } else if constexpr (std::is_same_v<T, std::vector<std::uint64_t>>) {
-        return {1, 2, 70000};
-    } else if constexpr (std::is_same_v<T, std::vector<TaskRef>>) {
-        return {{7, 1}, {7, 0x1234567890u}};
+        return wire == Wire::text ? std::string("k\xc3\xa9y") : std::string("in\0put", 6);
+    } else if constexpr (std::is_same_v<T, std::vector<std::uint64_t>> ||
+                         std::is_same_v<T, std::optional<std::vector<std::uint64_t>>>) {
+        return std::vector<std::uint64_t>{1, 2, 70000};
+    } else if constexpr (std::is_same_v<T, std::vector<TaskRef>> ||
+                         std::is_same_v<T, std::optional<std::vector<TaskRef>>>) {
+        return std::vector<TaskRef>{{7, 1}, {7, 0x1234567890u}};
     } else {
         static_assert(std::is_same_v<T, Status>, "a sample for every member type");
         return Status::failed;
@@ -174,6 +176,15 @@ int main(int argc, char** argv) {
     files.emplace_back("bin32_huge", "\xc6\xff\xff\xff\xff");
     files.emplace_back("nested_arrays", std::string(64, '\x91') + '\xc0');
     files.emplace_back("ext", std::string("\xd4\x01\x00", 3));
+    // At the limits: five containers deep, a map of 65 entries, the byte msgpack never uses, each
+    // inside an otherwise valid bye.
+    const std::string bye =
+        "\x84\xa1v\x01\xa4type\xa3"
+        "bye\xa5"
+        "batch\x01\xa1x";
+    files.emplace_back("bye_five_deep", bye + "\x91\x91\x91\x91\x01");
+    files.emplace_back("bye_map_of_65", bye + std::string("\xde\x00\x41", 3));
+    files.emplace_back("bye_parse_error", bye + "\xc1");
     // The two forms of release in one frame (refused), and a worker's release of no task.
     files.emplace_back("release_both",
                        "\x84\xa1v\x01\xa4type\xa7release\xa5"

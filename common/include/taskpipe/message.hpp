@@ -44,11 +44,16 @@ struct Task {
     bool echo_input = false;    // send the payload back in the result's `input`
 
     static constexpr std::string_view type = "task";
+    // clang-format off
     static constexpr auto fields = std::tuple{
-        field("batch", &Task::batch, required), field("id", &Task::id, required),
-        field("attempt", &Task::attempt),       bytes("payload", &Task::payload, required),
-        field("sent_us", &Task::sent_us),       field("echo_input", &Task::echo_input, sent_if_set),
+        field("batch", &Task::batch, required),
+        field("id", &Task::id, required),
+        field("attempt", &Task::attempt),
+        bytes("payload", &Task::payload, required),
+        field("sent_us", &Task::sent_us),
+        field("echo_input", &Task::echo_input, sent_if_set),
     };
+    // clang-format on
     static const char* refusal(const Task& t) {
         return t.id == 0 ? "task id 0 (ids start at 1)" : nullptr;
     }
@@ -65,7 +70,21 @@ enum class Status : std::uint8_t {
 inline constexpr std::array kAllStatuses = {Status::ok, Status::failed, Status::error,
                                             Status::timeout, Status::lost};
 
-const char* to_string(Status status);
+constexpr const char* to_string(Status status) {
+    switch (status) {
+        case Status::ok:
+            return "ok";
+        case Status::failed:
+            return "failed";
+        case Status::error:
+            return "error";
+        case Status::timeout:
+            return "timeout";
+        case Status::lost:
+            return "lost";
+    }
+    return "error";
+}
 std::optional<Status> status_from_string(std::string_view text);
 
 // worker -> sink: what running one task produced.
@@ -87,6 +106,7 @@ struct Result {
     std::uint64_t sent_us = 0;         // the task's sent_us, echoed back (0: unknown)
 
     static constexpr std::string_view type = "result";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Result::batch, required),
         field("id", &Result::id, required),
@@ -104,6 +124,7 @@ struct Result {
         field("sent_us", &Result::sent_us),
         field("input", &Result::input, sent_if_set),
     };
+    // clang-format on
     static const char* refusal(const Result& r) {
         if (r.id == 0) return "result id 0 (ids start at 1)";
         if (r.status == Status::lost) return "a worker's result with status 'lost'";
@@ -126,6 +147,7 @@ struct Heartbeat {
     std::optional<std::vector<TaskRef>> running{};
 
     static constexpr std::string_view type = "heartbeat";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         text("host", &Heartbeat::host, required),
         field("pid", &Heartbeat::pid, required),
@@ -135,6 +157,7 @@ struct Heartbeat {
         field("tasks", &Heartbeat::tasks),
         field("running", &Heartbeat::running, sent_if_set),
     };
+    // clang-format on
     friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
@@ -155,10 +178,12 @@ struct SinkRelease {
     std::vector<std::uint64_t> ids;
 
     static constexpr std::string_view type = "release";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &SinkRelease::batch, required),
         field("ids", &SinkRelease::ids, required),
     };
+    // clang-format on
     static constexpr std::array<std::string_view, 1> excluded = {"tasks"};
     static const char* refusal(const SinkRelease& r) {
         return r.batch == 0 ? "release for batch 0" : nullptr;
@@ -196,6 +221,7 @@ struct Welcome {
     bool serve = false;  // the sink serves a service (sink --serve)
 
     static constexpr std::string_view type = "welcome";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Welcome::batch, required),
         field("capacity", &Welcome::capacity),
@@ -204,6 +230,7 @@ struct Welcome {
         field("sink", &Welcome::sink),
         field("serve", &Welcome::serve, sent_if_set),
     };
+    // clang-format on
     friend bool operator==(const Welcome&, const Welcome&) = default;
 };
 struct Reject {
@@ -211,10 +238,12 @@ struct Reject {
     std::string reason;
 
     static constexpr std::string_view type = "reject";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Reject::batch, required),
         text("reason", &Reject::reason),
     };
+    // clang-format on
     friend bool operator==(const Reject&, const Reject&) = default;
 };
 
@@ -224,10 +253,12 @@ struct End {
     std::uint64_t total = 0;
 
     static constexpr std::string_view type = "end";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &End::batch, required),
         field("total", &End::total, required),
     };
+    // clang-format on
     friend bool operator==(const End&, const End&) = default;
 };
 
@@ -238,11 +269,13 @@ struct Lost {
     std::uint32_t attempts = 0;
 
     static constexpr std::string_view type = "lost";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Lost::batch, required),
         field("id", &Lost::id, required),
         field("attempts", &Lost::attempts),
     };
+    // clang-format on
     friend bool operator==(const Lost&, const Lost&) = default;
 };
 
@@ -255,11 +288,13 @@ struct Skip {
     std::vector<std::uint64_t> failed;
 
     static constexpr std::string_view type = "skip";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Skip::batch, required),
         field("ids", &Skip::ids, required),
         field("failed", &Skip::failed),
     };
+    // clang-format on
     friend bool operator==(const Skip&, const Skip&) = default;
 };
 
@@ -274,6 +309,7 @@ struct Progress {
     std::uint64_t delayed = 0;    // a service: accepted, waiting for their time
 
     static constexpr std::string_view type = "progress";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Progress::batch, required),
         field("read", &Progress::read),
@@ -283,6 +319,7 @@ struct Progress {
         field("queued", &Progress::queued, sent_if_set),
         field("delayed", &Progress::delayed, sent_if_set),
     };
+    // clang-format on
     friend bool operator==(const Progress&, const Progress&) = default;
 };
 
@@ -294,11 +331,13 @@ struct Ack {
     std::vector<std::uint64_t> failed;
 
     static constexpr std::string_view type = "ack";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Ack::batch, required),
         field("ids", &Ack::ids, required),
         field("failed", &Ack::failed),
     };
+    // clang-format on
     friend bool operator==(const Ack&, const Ack&) = default;
 };
 
@@ -314,6 +353,7 @@ struct Alive {
     std::optional<std::vector<std::uint64_t>> running{};
 
     static constexpr std::string_view type = "alive";
+    // clang-format off
     static constexpr auto fields = std::tuple{
         field("batch", &Alive::batch, required),
         field("ids", &Alive::ids, required),
@@ -321,6 +361,7 @@ struct Alive {
         field("sink", &Alive::sink),
         field("running", &Alive::running, sent_if_set),
     };
+    // clang-format on
     friend bool operator==(const Alive&, const Alive&) = default;
 };
 
