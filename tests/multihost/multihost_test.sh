@@ -1,7 +1,7 @@
 #!/bin/bash
 # Many hosts, for real: three network namespaces on one bridge stand for three hosts. Host A
 # runs the sink and the ventilator, hosts B and C a worker each, started by
-# deploy/taskpipe-hosts with `--ssh 'ip netns exec {} sh -c'` in place of ssh.
+# taskpipe-hosts with `--ssh 'ip netns exec {} sh -c'` in place of ssh.
 #
 #   multihost_test.sh batch|cutoff SINK WORKER VENTILATOR LAUNCHER
 #
