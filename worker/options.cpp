@@ -16,7 +16,7 @@ constexpr const char* kUsage =
     "\n"
     "Runs the tasks a ventilator sends and sends their results to the sink.\n"
     "\n"
-    "In COMMAND ARG..., replacement strings stand for parts of the task, as in GNU parallel:\n"
+    "Replacement strings in COMMAND ARG... stand for parts of the task, as in GNU parallel.\n"
     "  {}    the payload (the task's input line)       dir/sub/photo.jpg\n"
     "  {.}   the payload without its extension         dir/sub/photo\n"
     "  {/}   its base name                             photo.jpg\n"
@@ -58,7 +58,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         "the ventilator's endpoint, where tasks come from");
     add("sink,s", po::value(&o.sink)->default_value(o.sink),
         "the sink's endpoint, where results go");
-    add("concurrency,c", po::value(&concurrency)->default_value(cpus),
+    add("concurrency,c", po::value(&concurrency)->default_value(cpus, "CPUs"),
         "tasks run at once (default: the number of CPUs)");
     add("builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str());
     add("shell", po::value(&shell), "run /bin/sh -c SCRIPT with the payload as $1");
