@@ -59,6 +59,7 @@ fi
 # The installed copy runs a batch from elsewhere with nothing in PATH: it finds taskpipe-sink
 # and the others beside itself.
 mkdir "$dir/elsewhere"
+# shellcheck disable=SC2016  # $1 is the task, for the worker's sh
 output=$(cd "$dir/elsewhere" && seq 1 5 |
     env PATH=/nonexistent "$prefix/bin/taskpipe" run -k --shell 'echo "task $1"' 2>"$dir/run.err")
 status=$?
@@ -67,6 +68,7 @@ check "and writes every result in order" [ "$output" = "$(printf 'task %s\n' 1 2
 
 # Bash completion from the installed file: commands, then a command's options from its --help.
 complete_words() {  # complete_words WORD...: COMPREPLY for the last word, one per line
+    # shellcheck disable=SC2016  # expanded by the inner bash
     env PATH="$prefix/bin:/usr/bin:/bin" bash -c '
         source "$1"; shift
         COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
