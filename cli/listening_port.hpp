@@ -19,9 +19,8 @@ namespace taskpipe {
 void listening_ports_in_table(std::istream& table, const std::set<unsigned long>& inodes,
                               std::set<std::uint16_t>& ports);
 
-// The port `pid` listens on over TCP (IPv4 or IPv6): nothing while it listens on none yet.
-// Throws std::runtime_error if it listens on more than one, or its /proc entries cannot be read
-// (it has exited).
+// The port `pid` listens on over TCP (IPv4 or IPv6): nothing while it listens on none yet, or
+// once it has exited. Throws std::runtime_error if it listens on more than one.
 std::optional<std::uint16_t> listening_tcp_port(pid_t pid);
 
 }  // namespace taskpipe

@@ -168,13 +168,15 @@ void Run::start_workers() {
     phase_deadline_ = Clock::time_point::max();
 }
 
-// Whether `owner` has bound `endpoint`; for a tcp://*:* endpoint also sets `connect_to` to the
-// port it got.
-bool Run::endpoint_ready(const std::string& endpoint, pid_t owner, std::string& connect_to) {
-    if (endpoint.starts_with("ipc://")) return is_socket(endpoint.substr(6));
+// Whether `owner` has bound `bind`. An ipc:// endpoint is its own address; for tcp://*:* the
+// port it got gives the addresses a local worker (`local`) and the other hosts (`remote`)
+// connect to.
+bool Run::bound(const std::string& bind, pid_t owner, std::string& local, std::string& remote) {
+    if (bind.starts_with("ipc://")) return is_socket(bind.substr(6));
     const auto port = listening_tcp_port(owner);
     if (!port) return false;
-    connect_to = std::to_string(*port);
+    local = "tcp://127.0.0.1:" + std::to_string(*port);
+    remote = "tcp://" + options_.server + ":" + std::to_string(*port);
     return true;
 }
 
@@ -193,8 +195,7 @@ void Run::handle_signals() {
                 "SIGTERM stops them at once)");
         }
         if (group_ > 0) ::kill(-group_, forwarded);
-        if (phase_ == Phase::starting_sink || phase_ == Phase::starting_ventilator ||
-            !quick_stop_.empty()) {
+        if (phase_ == Phase::starting_sink || phase_ == Phase::starting_ventilator) {
             phase_ = Phase::stopping;  // nothing new starts; what runs has its signal
         }
         if (signals_ >= 2) {
@@ -311,13 +312,9 @@ void Run::step(Clock::time_point now) {
                 phase_ = Phase::stopping;
                 break;
             }
-            if (endpoint_ready(endpoints_.results_bind, sink_->pid(), endpoints_.results_remote) &&
+            if (bound(endpoints_.results_bind, sink_->pid(), endpoints_.results_connect,
+                      endpoints_.results_remote) &&
                 is_socket(endpoints_.control.substr(6))) {
-                if (!endpoints_.results_remote.empty()) {
-                    const std::string port = endpoints_.results_remote;
-                    endpoints_.results_connect = "tcp://127.0.0.1:" + port;
-                    endpoints_.results_remote = "tcp://" + options_.server + ":" + port;
-                }
                 start_ventilator();
             } else if (now >= phase_deadline_) {
                 fail("the sink did not bind its endpoints within 10 s");
@@ -326,13 +323,8 @@ void Run::step(Clock::time_point now) {
         case Phase::starting_ventilator:
             check_running();
             if (phase_ != Phase::starting_ventilator) break;
-            if (endpoint_ready(endpoints_.tasks_bind, ventilator_->pid(),
-                               endpoints_.tasks_remote)) {
-                if (!endpoints_.tasks_remote.empty()) {
-                    const std::string port = endpoints_.tasks_remote;
-                    endpoints_.tasks_connect = "tcp://127.0.0.1:" + port;
-                    endpoints_.tasks_remote = "tcp://" + options_.server + ":" + port;
-                }
+            if (bound(endpoints_.tasks_bind, ventilator_->pid(), endpoints_.tasks_connect,
+                      endpoints_.tasks_remote)) {
                 start_workers();
             } else if (now >= phase_deadline_) {
                 fail("the ventilator did not bind its endpoint within 10 s");

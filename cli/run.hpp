@@ -46,7 +46,7 @@ class Run {
     void start_sink();
     void start_ventilator();
     void start_workers();
-    bool endpoint_ready(const std::string& endpoint, pid_t owner, std::string& connect_to);
+    bool bound(const std::string& bind, pid_t owner, std::string& local, std::string& remote);
 
     void handle_signals();
     void reap();

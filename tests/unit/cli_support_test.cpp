@@ -103,5 +103,13 @@ TEST(ListeningPort, FindsThePortThisProcessListensOn) {
     EXPECT_EQ(listening_tcp_port(getpid()), std::nullopt);
 }
 
+TEST(ListeningPort, NothingForAProcessThatIsGone) {
+    // pid_max itself is never a process id.
+    std::ifstream pid_max_file("/proc/sys/kernel/pid_max");
+    pid_t pid_max = 0;
+    ASSERT_TRUE(pid_max_file >> pid_max);
+    EXPECT_EQ(listening_tcp_port(pid_max), std::nullopt);
+}
+
 }  // namespace
 }  // namespace taskpipe
