@@ -19,7 +19,8 @@ import report
 import scenarios
 from harness import BenchError, Bins
 
-ALL = ["trivial", "process", "latency", "fairness", "fairness_per_task", "memory", "scaling"]
+ALL = ["trivial", "process", "latency", "fairness", "fairness_per_task", "memory", "scaling",
+       "run"]
 
 
 def sh(cmd, cwd=None):
@@ -85,6 +86,7 @@ def main():
             "memory": lambda: scenarios.memory(
                 bins, work, [100_000, 1_000_000 if args.quick else 10_000_000], 3),
             "scaling": lambda: scenarios.scaling(bins, work, 3),
+            "run": lambda: scenarios.one_command(bins, work, 1 if args.quick else 3),
         }
         for name in ALL:
             if name in only:

@@ -164,11 +164,12 @@ class Procs:
 
 class Bins:
     def __init__(self, build_dir):
-        self.ventilator = os.path.join(build_dir, "ventilator", "ventilator")
-        self.worker = os.path.join(build_dir, "worker", "worker")
-        self.sink = os.path.join(build_dir, "sink", "sink")
+        self.taskpipe = os.path.join(build_dir, "bin", "taskpipe")
+        self.ventilator = os.path.join(build_dir, "bin", "taskpipe-ventilator")
+        self.worker = os.path.join(build_dir, "bin", "taskpipe-worker")
+        self.sink = os.path.join(build_dir, "bin", "taskpipe-sink")
         self.zmq_limit = os.path.join(build_dir, "bench", "zmq_limit")
-        for path in (self.ventilator, self.worker, self.sink, self.zmq_limit):
+        for path in (self.taskpipe, self.ventilator, self.worker, self.sink, self.zmq_limit):
             if not os.access(path, os.X_OK):
                 raise BenchError(f"{path} not found: build first")
 

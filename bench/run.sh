@@ -27,7 +27,7 @@ while (($#)); do
     esac
 done
 
-for program in ventilator/ventilator worker/worker sink/sink; do
+for program in bin/taskpipe bin/taskpipe-ventilator bin/taskpipe-worker bin/taskpipe-sink; do
     if [[ ! -x $build_dir/$program ]]; then
         echo "run.sh: error: $build_dir/$program not found; build first:" >&2
         echo "  cmake -S $repo -B $build_dir -DCMAKE_BUILD_TYPE=Release && cmake --build $build_dir -j2" >&2
@@ -72,7 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The whole run is bounded too: about 6 minutes normally, under 3 with --quick.
+# The whole run is bounded too: about 10 minutes normally, under 5 with --quick.
 PYTHONDONTWRITEBYTECODE=1 timeout --signal=TERM --kill-after=10 1800 \
     python3 "$here/bench.py" --build-dir "$build_dir" --command "$command_line" \
     ${passthrough[@]+"${passthrough[@]}"} &

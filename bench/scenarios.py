@@ -12,9 +12,9 @@ from harness import (GNU_TIME, LOOPBACK_ANY, BenchError, Procs, free_tcp_port, r
                      run_timed, run_zmq_limit)
 
 # How each program is started (ports are picked at run time; see harness.py).
-SINK_CMD = "sink --bind 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' > /dev/null"
-WORKER_CMD = "worker --ventilator tcp://127.0.0.1:$VPORT --sink $RESULTS"
-VENT_CMD = "ventilator --bind tcp://127.0.0.1:$VPORT --sink $CONTROL < input"
+SINK_CMD = "taskpipe sink --bind 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' > /dev/null"
+WORKER_CMD = "taskpipe worker --ventilator tcp://127.0.0.1:$VPORT --sink $RESULTS"
+VENT_CMD = "taskpipe ventilator --bind tcp://127.0.0.1:$VPORT --sink $CONTROL < input"
 
 
 def write_lines(path, count, line=lambda i: b"%d\n" % i):
@@ -258,3 +258,48 @@ def scaling(bins, workdir, runs, count=400, ms=20):
     return {"count": count, "ms": ms, "one_s": one, "two_s": two,
             "commands": [SINK_CMD, f"{WORKER_CMD} -c 1 --builtin spin   # once, then twice",
                          VENT_CMD + f"   # {count} lines '{ms}'"]}
+
+
+def one_command(bins, workdir, runs, counts=(1_000, 10_000), trivial=1_000_000):
+    """7: `taskpipe run` against `xargs -P 2` and GNU parallel `-j 2`: N x `true`, each timed
+    from start to exit; then 10^6 trivial built-in tasks through `taskpipe run`, next to the
+    same input through the three programs started by hand (one worker). At 10,000 tasks every
+    tool runs once (GNU parallel needs about a minute there); at 1,000, `runs` times."""
+    parallel_bin = subprocess.run(["sh", "-c", "command -v parallel"], capture_output=True,
+                                  text=True).stdout.strip()
+    run_cmd = [bins.taskpipe, "run", "-q", "-j", "2"]
+    processes = {}
+    for count in counts:
+        path = write_lines(os.path.join(workdir, f"seq-{count}.txt"), count)
+        times = {"taskpipe": [], "xargs": [], "parallel": []}
+        for r in range(runs if count <= 1_000 else 1):
+            times["taskpipe"].append(run_timed(workdir, "run", [*run_cmd, "--", "true"], path))
+            times["xargs"].append(run_timed(workdir, "xargs", ["xargs", "-P", "2", "-n", "1",
+                                                              "true"], path))
+            if parallel_bin:
+                times["parallel"].append(run_timed(workdir, "parallel", [
+                    parallel_bin, "--will-cite", "-j", "2", "true"], path,
+                    timeout=max(300, count / 20)))
+            log(f"one command, {count:,} x true, run {r + 1}: "
+                + ", ".join(f"{k} {count / v[-1]:,.0f}/s" for k, v in times.items() if v))
+        processes[str(count)] = times
+    path = trivial_input(workdir, trivial)
+    run_s, pipeline_s = [], []
+    for r in range(runs):
+        run_s.append(run_timed(workdir, "run", [*run_cmd, "--builtin", "echo"], path,
+                               timeout=max(120, trivial / 20_000)))
+        pipeline_s.append(run_pipeline(bins, workdir, [["-c", "2", "--builtin", "echo"]],
+                                       path)["wall_s"])
+        log(f"one command, {trivial:,} trivial tasks, run {r + 1}: taskpipe run "
+            f"{trivial / run_s[-1]:,.0f}/s, by hand {trivial / pipeline_s[-1]:,.0f}/s")
+    return {
+        "counts": list(counts), "processes": processes, "parallel_found": bool(parallel_bin),
+        "trivial": trivial, "run_s": run_s, "pipeline_s": pipeline_s,
+        "commands": [
+            "taskpipe run -q -j 2 -- true < input   # seq 1 N, stdout to /dev/null",
+            "xargs -P 2 -n 1 true < input",
+            "parallel --will-cite -j 2 true < input",
+            f"taskpipe run -q -j 2 --builtin echo < input   # {trivial:,} 39-byte payloads",
+            SINK_CMD, f"{WORKER_CMD} -c 2 --builtin echo   # once", VENT_CMD,
+        ],
+    }

@@ -13,8 +13,10 @@ Parsed<KeygenOptions> parse_keygen_options(int argc, const char* const argv[]) {
     po::positional_options_description positional;
     positional.add("name", 1);
     po::variables_map values;
-    parsed.early_output =
-        parse_command_line(argc, argv, options, positional, values, "keygen NAME");
+    parsed.early_output = parse_command_line(
+        argc, argv, options, positional, values,
+        "taskpipe keygen NAME\n\n"
+        "Writes a CURVE key pair to NAME.key (mode 0600) and its public key to NAME.pub.");
     if (!parsed.early_output.empty()) return parsed;
     if (parsed.options.name.empty()) throw UsageError("give the NAME of the key files to write");
     return parsed;

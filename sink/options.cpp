@@ -53,8 +53,11 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (ADDR: an IPv4 address, "
         "localhost or *; PORT 0: any free port); off by default");
     po::variables_map values;
-    parsed.early_output =
-        parse_command_line(argc, argv, options, {}, values, "sink [OPTIONS] > RESULTS");
+    parsed.early_output = parse_command_line(
+        argc, argv, options, {}, values,
+        "taskpipe sink [OPTIONS] > RESULTS\n\n"
+        "Receives the workers' results and writes each task's output once, on stdout; exits when "
+        "the batch is complete.");
     if (!parsed.early_output.empty()) return parsed;
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.control, EndpointUse::bind)) throw UsageError(*error);

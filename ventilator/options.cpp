@@ -39,8 +39,11 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
     add("resume-failed", po::value(&resume_failed)->value_name("FILE"),
         "skip the tasks the joblog FILE records as ok; run the others again");
     po::variables_map values;
-    parsed.early_output =
-        parse_command_line(argc, argv, options, {}, values, "ventilator [OPTIONS] < TASKS");
+    parsed.early_output = parse_command_line(
+        argc, argv, options, {}, values,
+        "taskpipe ventilator [OPTIONS] < TASKS\n\n"
+        "Reads tasks, one per line, and sends them to the workers until the sink has a result "
+        "for each.");
     if (!parsed.early_output.empty()) return parsed;
     if (auto error = endpoint_error(o.bind, EndpointUse::bind)) throw UsageError(*error);
     if (auto error = endpoint_error(o.sink, EndpointUse::connect)) throw UsageError(*error);

@@ -9,6 +9,32 @@ namespace po = boost::program_options;
 
 namespace taskpipe {
 
+namespace {
+
+constexpr const char* kUsage =
+    "taskpipe worker [OPTIONS] (--builtin NAME | --shell SCRIPT | -- COMMAND ARG...)\n"
+    "\n"
+    "Runs the tasks a ventilator sends and sends their results to the sink.\n"
+    "\n"
+    "Replacement strings in COMMAND ARG... stand for parts of the task, as in GNU parallel.\n"
+    "  {}    the payload (the task's input line)       dir/sub/photo.jpg\n"
+    "  {.}   the payload without its extension         dir/sub/photo\n"
+    "  {/}   its base name                             photo.jpg\n"
+    "  {//}  its directory                             dir/sub\n"
+    "  {/.}  its base name without the extension       photo\n"
+    "  {#}   the task's id (its line in the input)     7\n"
+    "With none of them the payload is appended as the last argument. No shell is involved,\n"
+    "so spaces, quotes and $(...) in a payload stay one argument, byte for byte.\n"
+    "\n"
+    "Two things to watch:\n"
+    "  A payload that starts with '-' is an option to most commands: a task '-o/etc/motd'\n"
+    "  given to 'sort {}' truncates /etc/motd. With file names, give --file-names (it makes\n"
+    "  it ./-o/etc/motd), or put -- before {} when the command takes it (sort -- {}).\n"
+    "  Never put {} inside 'sh -c' program text: the payload would run as code. Use\n"
+    "  --shell 'SCRIPT', which gives the payload to SCRIPT as \"$1\".";
+
+}  // namespace
+
 Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     Parsed<WorkerOptions> parsed;
     WorkerOptions& o = parsed.options;
@@ -32,7 +58,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         "the ventilator's endpoint, where tasks come from");
     add("sink,s", po::value(&o.sink)->default_value(o.sink),
         "the sink's endpoint, where results go");
-    add("concurrency,c", po::value(&concurrency)->default_value(cpus),
+    add("concurrency,c", po::value(&concurrency)->default_value(cpus, "CPUs"),
         "tasks run at once (default: the number of CPUs)");
     add("builtin", po::value(&builtin), ("run a built-in handler: " + builtins).c_str());
     add("shell", po::value(&shell), "run /bin/sh -c SCRIPT with the payload as $1");
@@ -51,15 +77,17 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     add("max-output", po::value(&max_output)->default_value(max_output),
         "stdout bytes kept per task; the rest is dropped and the result marked truncated");
     add_curve_options(options, o.curve, kWorkerCurveRoles);
+    bool file_names = false;
+    add("file-names", po::bool_switch(&file_names),
+        "payloads are file names: a replacement string that would start an argument with '-' "
+        "gets './' in front, so that the command cannot read it as an option");
     add("command", po::value(&command)->multitoken(),
-        "COMMAND ARG... after --: {} in an argument is replaced by the payload, otherwise the "
-        "payload is appended");
+        "COMMAND ARG... after --, with replacement strings (see above); with none, the payload "
+        "is appended");
     po::positional_options_description positional;
     positional.add("command", -1);
     po::variables_map values;
-    parsed.early_output = parse_command_line(
-        argc, argv, options, positional, values,
-        "worker [OPTIONS] (--builtin NAME | --shell SCRIPT | -- COMMAND ARG...)");
+    parsed.early_output = parse_command_line(argc, argv, options, positional, values, kUsage);
     if (!parsed.early_output.empty()) return parsed;
 
     if (auto error = endpoint_error(o.ventilator, EndpointUse::connect)) throw UsageError(*error);
@@ -105,7 +133,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     } else if (values.count("shell")) {
         o.handler = ShellHandler{shell};
     } else {
-        o.handler = CommandHandler{command};
+        o.handler = CommandHandler{command, file_names};
     }
     o.concurrency = static_cast<unsigned>(concurrency);
     o.heartbeat_interval = std::chrono::milliseconds(static_cast<long>(heartbeat_seconds * 1000.0));

@@ -198,7 +198,7 @@ void Worker::start(Held held) {
                 if constexpr (std::is_same_v<H, BuiltinHandler>) {
                     return {};
                 } else {
-                    return build_argv(h, payload);
+                    return build_argv(h, payload, running->held.task.id);
                 }
             },
             options_.handler);

@@ -33,7 +33,7 @@ std::string parse_command_line(int argc, const char* const argv[],
             return text.str();
         }
         if (values.count("version")) {
-            return std::string(program_name()) + " (taskpipe) " TASKPIPE_VERSION "\n";
+            return "taskpipe-" + program_name() + " (taskpipe) " TASKPIPE_VERSION "\n";
         }
         po::notify(values);
     } catch (const po::error& e) {

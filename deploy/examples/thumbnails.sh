@@ -1,20 +1,20 @@
 #!/bin/bash
 # thumbnails.sh: the job taskpipe exists for, end to end on this host. Generates IMAGES
 # pictures with ImageMagick, makes a quarter-size thumbnail of each through a whole pipeline
-# (deploy/taskpipe-local: a sink, WORKERS workers and a ventilator), then checks that every
-# thumbnail exists and has the right size.
+# (`taskpipe run`: a sink, a worker and a ventilator), then checks that every thumbnail exists
+# and has the right size.
 #
-#   thumbnails.sh [-n IMAGES] [-w WORKERS] [-d DIR]
+#   thumbnails.sh [-n IMAGES] [-j JOBS] [-d DIR]
 #
 #   -n IMAGES   pictures to generate (default 40); a few get names with spaces and quotes,
 #               which reach convert as one argument each, byte for byte
-#   -w WORKERS  workers (default 2), each running as many commands at once as there are CPUs
+#   -j JOBS     commands run at once (default: the number of CPUs)
 #   -d DIR      work in DIR (created; kept afterwards) instead of a temporary directory
 #
-# Needs ImageMagick's convert and identify (Debian: apt-get install imagemagick) and the
-# taskpipe programs (see deploy/taskpipe-local for where it looks). Exit status: 0 every
-# thumbnail made; 1 some are missing or wrong; 2 usage error or a missing program. The same
-# handler runs unchanged on many hosts: see docs/deploy.md.
+# Needs ImageMagick's convert and identify (Debian: apt-get install imagemagick) and taskpipe:
+# the one in $TASKPIPE, else build/bin/taskpipe beside this script's directory, else the one in
+# PATH. Exit status: 0 every thumbnail made; 1 some are missing or wrong; 2 usage error or a
+# missing program. The same handler runs unchanged on many hosts: see docs/deploy.md.
 set -eu -o pipefail
 
 usage() {
@@ -22,12 +22,12 @@ usage() {
     exit 2
 }
 images=40
-workers=2
+jobs=""
 dir=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) [ $# -ge 2 ] || usage; images=$2; shift 2 ;;
-        -w) [ $# -ge 2 ] || usage; workers=$2; shift 2 ;;
+        -j) [ $# -ge 2 ] || usage; jobs=$2; shift 2 ;;
         -d) [ $# -ge 2 ] || usage; dir=$2; shift 2 ;;
         -h | --help) usage ;;
         *) echo "thumbnails: unknown option '$1'" >&2; usage ;;
@@ -42,6 +42,12 @@ for program in convert identify; do
 done
 
 here=$(cd "$(dirname "$0")" && pwd)
+taskpipe=${TASKPIPE:-}
+if [ -z "$taskpipe" ] && [ -x "$here/../../build/bin/taskpipe" ]; then
+    taskpipe=$here/../../build/bin/taskpipe
+fi
+: "${taskpipe:=$(command -v taskpipe || true)}"
+[ -n "$taskpipe" ] || { echo "thumbnails: taskpipe is not installed (see README.md, Install)" >&2; exit 2; }
 if [ -n "$dir" ]; then
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -62,13 +68,13 @@ cd "$dir/images"
 [ ! -e img-001.jpg ] || mv img-001.jpg "holiday photo 1.jpg"
 [ ! -e img-002.jpg ] || mv img-002.jpg "it's \$(not run) 2.jpg"
 
-# The batch: one task per file name, NUL-separated; workers run, with no shell in between,
+# The batch: one task per file name, NUL-separated; the worker runs, with no shell in between,
 #   convert NAME -resize 25% THUMBS/NAME
 # in this directory ({} is the task). The sink's --jsonl results go to results.jsonl.
 start=$EPOCHREALTIME
 status=0
 find . -maxdepth 1 -name '*.jpg' -printf '%P\0' |
-    "$here/../taskpipe-local" -0 --jsonl -w "$workers" -- \
+    "$taskpipe" run -0 --jsonl ${jobs:+-j "$jobs"} --file-names \
         -- convert {} -resize 25% "$dir/thumbs/{}" >"$dir/results.jsonl" || status=$?
 elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
@@ -86,7 +92,7 @@ done
 results=$(wc -l <"$dir/results.jsonl")
 ok=$(grep -c '"status":"ok"' "$dir/results.jsonl" || true)
 echo "thumbnails: $images images, $made thumbnails of 160x120 in $dir/thumbs," \
-    "$results results ($ok ok), ${elapsed} s with $workers workers; the pipeline exited $status" >&2
+    "$results results ($ok ok), ${elapsed} s; taskpipe run exited $status" >&2
 if [ ${#bad[@]} -gt 0 ] || [ "$status" -ne 0 ]; then
     [ ${#bad[@]} -eq 0 ] || printf 'thumbnails: no good thumbnail for %s\n' "${bad[@]}" >&2
     grep -v '"status":"ok"' "$dir/results.jsonl" | head -n 5 >&2 || true

@@ -150,8 +150,8 @@ TEST_P(EarlyExitTest, ExitsZeroAndPrintsToStdout) {
 std::vector<EarlyExit> early_exits() {
     std::vector<EarlyExit> cases;
     for (const std::string program : {"ventilator", "worker", "sink"}) {
-        cases.push_back({program, "--help", "Usage: " + program});
-        cases.push_back({program, "-h", "Usage: " + program});
+        cases.push_back({program, "--help", "Usage: taskpipe " + program});
+        cases.push_back({program, "-h", "Usage: taskpipe " + program});
         cases.push_back({program, "--version", program + " (taskpipe) "});
         cases.push_back({program, "-V", program + " (taskpipe) "});
     }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# deploy/taskpipe-hosts without root: the "hosts" are this machine, reached through a fake
+# taskpipe-hosts (the launcher) without root: the "hosts" are this machine, reached through a fake
 # remote shell (--ssh FAKE) that runs the remote command with sh, except for the host named
 # "unreachable", for which it fails as ssh does (status 255). The sink and the ventilator talk
 # over ipc:// endpoints in a private temporary directory. Checks the launcher's promises

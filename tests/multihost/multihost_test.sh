@@ -1,15 +1,18 @@
 #!/bin/bash
 # Many hosts, for real: three network namespaces on one bridge stand for three hosts. Host A
 # runs the sink and the ventilator, hosts B and C a worker each, started by
-# deploy/taskpipe-hosts with `--ssh 'ip netns exec {} sh -c'` in place of ssh.
+# taskpipe-hosts with `--ssh 'ip netns exec {} sh -c'` in place of ssh.
 #
-#   multihost_test.sh batch|cutoff SINK WORKER VENTILATOR LAUNCHER
+#   multihost_test.sh batch|cutoff|run SINK WORKER VENTILATOR LAUNCHER TASKPIPE
 #
 # batch:  "Every task of a batch ends with exactly one line of output (one result)"
 #         (docs/reliability.md), with the work spread over both worker hosts.
 # cutoff: "a worker's host is cut off the network: as a kill ... each [task printed] once":
 #         mid-batch, nftables (or iptables) rules in C drop every packet to and from it; the
 #         batch still ends with every result exactly once, B having done C's share.
+# run:    `taskpipe run -S B,C` on A, as `parallel -S` would: it "also starts workers on those
+#         hosts that connect back", and A runs none (no ':'); every result once, from two
+#         workers, status 0, and no worker left on B or C afterwards.
 #
 # Needs root, iproute2 and network namespaces; exits 77 (CTest: skipped) with a message where
 # it cannot have them, and `cutoff` also where neither nft nor iptables is installed. The
@@ -19,10 +22,10 @@
 # else's. Every wait polls a condition with a deadline.
 set -u -o pipefail
 
-usage() { echo "usage: $0 batch|cutoff SINK WORKER VENTILATOR LAUNCHER" >&2; exit 2; }
-[ $# -eq 5 ] || usage
-mode=$1 sink_bin=$2 worker_bin=$3 ventilator_bin=$4 launcher=$5
-case "$mode" in batch | cutoff) ;; *) usage ;; esac
+usage() { echo "usage: $0 batch|cutoff|run SINK WORKER VENTILATOR LAUNCHER TASKPIPE" >&2; exit 2; }
+[ $# -eq 6 ] || usage
+mode=$1 sink_bin=$2 worker_bin=$3 ventilator_bin=$4 launcher=$5 taskpipe=$6
+case "$mode" in batch | cutoff | run) ;; *) usage ;; esac
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 [ "$EUID" -eq 0 ] || skip "creating network namespaces needs root"
@@ -120,6 +123,45 @@ setup_network() {
 }
 setup_network 2>"$dir/ip.err" ||
     skip "cannot build the namespaces' network (bridge, veth): $(cat "$dir/ip.err")"
+
+# ---- taskpipe run -S ---------------------------------------------------------------------
+if [ "$mode" = run ]; then
+    tasks=200
+    for ((i = 0; i < tasks; i++)); do echo 20; done >"$dir/tasks"
+    run_status=0
+    # The ventilator and the sink listen in A on ports of their choosing; the workers reach them
+    # at A's address.
+    timeout 90 ip netns exec "$ns_a" "$taskpipe" run -S "$ns_b,$ns_c" \
+        --ssh 'ip netns exec {} sh -c' --server "$server" --remote-worker "$worker_bin" \
+        -j 2 --heartbeat 0.5 --jsonl --builtin sleep <"$dir/tasks" >"$dir/results.jsonl" \
+        2>"$dir/run.log" || run_status=$?
+    problems=()
+    [ "$run_status" -eq 0 ] || problems+=("taskpipe run exited $run_status, not 0")
+    grep -o '"id":[0-9]*' "$dir/results.jsonl" | cut -d: -f2 | sort -n | uniq -c >"$dir/id_counts"
+    lines=$(wc -l <"$dir/results.jsonl")
+    [ "$lines" -eq "$tasks" ] || problems+=("$lines result lines for $tasks tasks")
+    [ "$(wc -l <"$dir/id_counts")" -eq "$tasks" ] || problems+=("not every id has a result")
+    [ "$(awk '$1 != 1' "$dir/id_counts" | wc -l)" -eq 0 ] || problems+=("ids with two results")
+    ok=$(grep -c '"status":"ok"' "$dir/results.jsonl")
+    [ "$ok" -eq "$tasks" ] || problems+=("$ok results ok, of $tasks")
+    # A runs no worker; B and C one each (the namespaces share a host name: count the pids).
+    workers=$(grep -o '"worker":"[^"]*"' "$dir/results.jsonl" | sort -u | wc -l)
+    [ "$workers" -eq 2 ] || problems+=("results from $workers workers, not 2 (B and C)")
+    grep -q 'workers started on 2 of 2 hosts' "$dir/run.log" ||
+        problems+=("the launcher did not report both hosts started")
+    for ns in "$ns_b" "$ns_c"; do
+        left=$(ip netns pids "$ns" 2>/dev/null | wc -l)
+        [ "$left" -eq 0 ] || problems+=("$left processes left in $ns after the run")
+    done
+    echo "$tasks tasks: $lines results, $ok ok, from $workers workers; taskpipe run $run_status"
+    if [ ${#problems[@]} -gt 0 ]; then
+        printf 'FAIL: %s\n' "${problems[@]}" >&2
+        show_logs
+        exit 1
+    fi
+    echo "PASS: run"
+    exit 0
+fi
 
 # ---- the batch -----------------------------------------------------------------------------
 # Tasks for `--builtin sleep`: each line is a number of milliseconds.

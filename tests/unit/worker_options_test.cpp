@@ -46,6 +46,15 @@ TEST(WorkerOptions, CommandWithoutDoubleDash) {
     EXPECT_EQ(command->argv, (Argv{"echo", "hello", "{}"}));
 }
 
+TEST(WorkerOptions, FileNamesTurnsOnTheGuard) {
+    const auto guarded = parse({"--file-names", "--", "rm", "{}"});
+    const auto* command = std::get_if<CommandHandler>(&guarded.options.handler);
+    ASSERT_NE(command, nullptr);
+    EXPECT_TRUE(command->file_names);
+    const auto plain = parse({"--", "rm", "{}"});
+    EXPECT_FALSE(std::get<CommandHandler>(plain.options.handler).file_names);
+}
+
 TEST(WorkerOptions, ShellGivesShellHandler) {
     const auto parsed = parse({"--shell", "echo \"$1\" | wc -c"});
     const auto* shell = std::get_if<ShellHandler>(&parsed.options.handler);
