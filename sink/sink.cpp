@@ -399,6 +399,15 @@ void Sink::on_handover(const Handover& h) {
     advance_ordered_output();
 }
 
+// The ventilator reconnected and may have missed acknowledgements sent into the connection that
+// died: those of its tasks that are done here are acknowledged again.
+void Sink::on_pending(const Pending& pending) {
+    for (std::uint64_t id : pending.ids) {
+        if (id != 0 && done_.contains(id)) pending_ack_.ids.push_back(id);
+        if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
+    }
+}
+
 void Sink::on_control(const std::string& peer, const std::string& from,
                       const ToSinkControl& message, Clock::time_point now) {
     if (const auto* hello = std::get_if<Hello>(&message)) {
@@ -434,6 +443,9 @@ void Sink::on_control(const std::string& peer, const std::string& from,
                    [&](const Skip& skip) { on_skip(skip); },
                    [&](const Handover& handover) {
                        if (handover.batch == batch_) on_handover(handover);
+                   },
+                   [&](const Pending& pending) {
+                       if (pending.batch == batch_) on_pending(pending);
                    },
                    [&](const Progress& progress) {
                        if (progress.batch == batch_) stats_.progress(progress);

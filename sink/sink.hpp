@@ -83,6 +83,7 @@ class Sink {
     void on_hello(const std::string& peer, const std::string& from, const Hello& hello,
                   Clock::time_point now);
     void on_handover(const Handover& handover);
+    void on_pending(const Pending& pending);
     void check_pause(Clock::time_point now, Clock::duration expected);
     void abort(ExitCode status, const std::string& reason);
     int interrupted();

@@ -138,6 +138,15 @@ bool Ledger::wants(std::uint64_t next_id) const {
     return reorder_window_ == 0 || next_id < acknowledged_.prefix() + 1 + reorder_window_;
 }
 
+std::vector<std::uint64_t> Ledger::in_flight_ids() const {
+    std::vector<std::uint64_t> ids;
+    ids.reserve(tasks_.size());
+    for (const auto& [id, entry] : tasks_) {
+        if (entry.deadline != TimePoint::max()) ids.push_back(id);
+    }
+    return ids;
+}
+
 Ledger::TimePoint Ledger::next_release() const {
     return released_.empty() ? TimePoint::max() : released_.front().not_before;
 }

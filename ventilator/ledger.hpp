@@ -109,6 +109,8 @@ class Ledger {
     std::size_t size() const { return tasks_.size(); }
     bool empty() const { return tasks_.empty(); }
     bool holds(std::uint64_t id) const { return tasks_.contains(id); }
+    // The ids of the tasks sent and not acknowledged, in no particular order.
+    std::vector<std::uint64_t> in_flight_ids() const;
     // Every id acknowledged so far (a prefix and the ids above it).
     const DoneSet& acknowledged() const { return acknowledged_; }
     std::uint64_t resent() const { return resent_; }      // after a deadline

@@ -215,6 +215,15 @@ void Ventilator::resend_reports() {
     flush_skips();
     for (const auto& [id, attempts] : lost_unacked_) send_control(Lost{batch_, id, attempts});
     if (phase_ == Phase::finishing) send_control(End{batch_, next_id_ - 1});
+    Pending pending{batch_, {}};
+    for (std::uint64_t id : ledger_.in_flight_ids()) {
+        pending.ids.push_back(id);
+        if (pending.ids.size() == kMaxIdsPerMessage) {
+            send_control(pending);
+            pending.ids.clear();
+        }
+    }
+    if (!pending.ids.empty()) send_control(pending);
 }
 
 // A restarted sink knows nothing of the batch: it is told which tasks an earlier sink instance

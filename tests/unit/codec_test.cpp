@@ -466,6 +466,7 @@ std::vector<Message> one_of_each() {
             Lost{1, 2, 3},
             Skip{1, {2}, {}},
             Handover{1, 2, {4}, {}},
+            Pending{1, {3}},
             Progress{1},
             Ack{1, {2}, {}},
             Alive{1, {}, 4},

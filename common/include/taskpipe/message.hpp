@@ -604,6 +604,23 @@ struct Error {
     friend bool operator==(const Error&, const Error&) = default;
 };
 
+// ventilator -> sink, after a Welcome on a new connection: the ventilator still waits for these
+// tasks; acknowledge again those that have a result (their Ack may have gone into the
+// connection that died). At most 4,096 ids per message.
+struct Pending {
+    std::uint64_t batch = 0;
+    std::vector<std::uint64_t> ids{};
+
+    static constexpr std::string_view type = "pending";
+    // clang-format off
+    static constexpr auto fields = std::tuple{
+        field("batch", &Pending::batch, required),
+        field("ids", &Pending::ids, required),
+    };
+    // clang-format on
+    friend bool operator==(const Pending&, const Pending&) = default;
+};
+
 // ventilator -> sink: every task is acknowledged; the sink may exit.
 struct Bye {
     std::uint64_t batch = 0;
@@ -617,16 +634,18 @@ struct Bye {
 // as one of its socket's set, and refuses a well-formed message of another.
 using TasksMessage = std::variant<Task>;                                // ventilator -> worker
 using ResultsMessage = std::variant<Result, Heartbeat, WorkerRelease>;  // worker -> sink
-using ToSinkControl = std::variant<Hello, End, Lost, Skip, Handover, Progress, Bye, Record>;
+using ToSinkControl =
+    std::variant<Hello, End, Lost, Skip, Handover, Pending, Progress, Bye, Record>;
 using ToVentilatorControl = std::variant<Welcome, Reject, Ack, Alive, SinkRelease, Abort, Outcome>;
 using ToHead = std::variant<Submit, Query, Cancel>;             // producer -> head (listen)
 using ToProducer = std::variant<Accepted, State, Done, Error>;  // head -> producer
 
 // Every message of the protocol. Two forms of one type (release) are told apart by their
 // `excluded` keys, the first form that fits winning.
-using Message = std::variant<Task, Result, Heartbeat, WorkerRelease, SinkRelease, Hello, Welcome,
-                             Reject, End, Lost, Skip, Handover, Progress, Ack, Alive, Bye, Abort,
-                             Outcome, Record, Submit, Query, Cancel, Accepted, State, Done, Error>;
+using Message =
+    std::variant<Task, Result, Heartbeat, WorkerRelease, SinkRelease, Hello, Welcome, Reject, End,
+                 Lost, Skip, Handover, Pending, Progress, Ack, Alive, Bye, Abort, Outcome, Record,
+                 Submit, Query, Cancel, Accepted, State, Done, Error>;
 
 // The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
 // may keep per task, leaving room for the rest of the result (the echoed input among it).
