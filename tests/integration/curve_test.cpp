@@ -260,6 +260,27 @@ TEST_F(Curve, ASecretKeyFileOthersCanReadStopsEveryProgram) {
     }
 }
 
+// "Opening a FIFO as a key file hangs start-up": each program refuses it at once, exit 2.
+TEST_F(Curve, AFifoGivenAsAKeyFileIsRefusedAtOnce) {
+    const std::string fifo = dir_.file("fifo.key");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const std::vector<std::vector<std::string>> commands = {
+        {sink_path(), "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+         "--curve-key", fifo, "--curve-allow", dir_.file("allow")},
+        {ventilator_path(), "-b", "tcp://127.0.0.1:*", "--curve-key", server_ + ".key",
+         "--curve-allow", fifo},
+        {worker_path(), "--curve-key", worker_ + ".key", "--curve-server", fifo, "--builtin",
+         "echo"},
+    };
+    for (const auto& argv : commands) {
+        Process process(argv);
+        ASSERT_EQ(process.wait_for_exit(deadline_in(10s)), 2) << process.describe();
+        EXPECT_NE(process.stderr_text().find(" error: " + fifo + " is not a regular file"),
+                  std::string::npos)
+            << process.describe();
+    }
+}
+
 TEST_F(Curve, CurveOptionsThatDoNotGoTogetherAreUsageErrors) {
     struct Case {
         std::vector<std::string> argv;
