@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -29,6 +28,19 @@ std::string seconds(std::uint64_t micros) {
                   static_cast<unsigned long long>(micros / 1'000'000),
                   static_cast<unsigned long long>(micros % 1'000'000 / 1000));
     return text;
+}
+
+// Writes all of `bytes`; returns errno on failure, 0 on success.
+int write_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
 }
 
 // The size of the file without a last line cut short (no newline: a crash mid-write), or -1
@@ -87,12 +99,12 @@ Joblog::Joblog(const std::string& path) : path_(path) {
     if (error == 0 && st.st_size > 0 && !starts_as_joblog(fd_, st.st_size)) {
         ::close(fd_);
         throw StartupError("the joblog " + path +
-                           " exists and is not a joblog (it does not start with the header line "
-                           "id\tworker\t...); not writing to it");
+                           " exists and is not a joblog (its first line is not the header: id, "
+                           "worker, start, ...); not writing to it");
     }
     // A last line cut short is ignored by --resume (its task runs again); appending after it
     // would glue this run's first line to it. It is removed.
-    if (error == 0 && st.st_size > 0) {
+    if (error == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         errno = 0;
         const off_t complete = complete_size(fd_, st.st_size);
         if (complete < 0 || (complete < st.st_size && ::ftruncate(fd_, complete) != 0)) {
@@ -104,13 +116,7 @@ Joblog::Joblog(const std::string& path) : path_(path) {
             st.st_size = complete;
         }
     }
-    if (error == 0 && st.st_size == 0) {
-        try {
-            write_all(fd_, joblog::header(), path);
-        } catch (const std::system_error& e) {
-            error = e.code().value();
-        }
-    }
+    if (error == 0 && st.st_size == 0) error = write_all(fd_, joblog::header());
     if (error != 0) {
         ::close(fd_);
         throw StartupError("cannot write the joblog " + path + ": " + std::strerror(error));
@@ -123,9 +129,11 @@ Joblog::~Joblog() {
 
 void Joblog::flush() {
     if (buffer_.empty()) return;
-    const std::string lines = std::move(buffer_);
+    const int error = write_all(fd_, buffer_);
     buffer_.clear();
-    write_all(fd_, lines, "the joblog " + path_);
+    if (error != 0) {
+        throw std::system_error(error, std::generic_category(), "cannot write the joblog " + path_);
+    }
 }
 
 std::string Joblog::joblog_line(const Result& r) {

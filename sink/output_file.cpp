@@ -64,7 +64,7 @@ int create_fresh_file(int dir_fd, const std::string& name, const std::string& sh
     return fd;
 }
 
-void write_all(int fd, std::string_view bytes, const std::string& shown) {
+void write_or_throw(int fd, std::string_view bytes, const std::string& shown) {
     while (!bytes.empty()) {
         const ssize_t n = ::write(fd, bytes.data(), bytes.size());
         if (n < 0) {

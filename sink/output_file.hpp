@@ -35,6 +35,6 @@ OutputFile open_output_file(int dir_fd, const std::string& name, const std::stri
 int create_fresh_file(int dir_fd, const std::string& name, const std::string& shown);
 
 // Writes all of `bytes` to `fd`; throws std::system_error ("cannot write SHOWN").
-void write_all(int fd, std::string_view bytes, const std::string& shown);
+void write_or_throw(int fd, std::string_view bytes, const std::string& shown);
 
 }  // namespace taskpipe

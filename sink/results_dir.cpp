@@ -59,7 +59,7 @@ void write_file(int dir_fd, const std::string& name, const std::string& shown,
                 std::string_view bytes) {
     const int fd = create_fresh_file(dir_fd, name, shown);
     try {
-        write_all(fd, bytes, shown);
+        write_or_throw(fd, bytes, shown);
     } catch (...) {
         ::close(fd);
         throw;

@@ -131,7 +131,7 @@ void write_json_file(const std::string& path, const nlohmann::json& json) {
         if (::ftruncate(file.fd, 0) != 0) {
             throw std::system_error(errno, std::generic_category(), "cannot write " + path);
         }
-        write_all(file.fd, json.dump(2) + "\n", path);
+        write_or_throw(file.fd, json.dump(2) + "\n", path);
     } catch (...) {
         ::close(file.fd);
         throw;

@@ -135,8 +135,8 @@ TEST(Joblog, AFileThatIsNotAJoblogIsRefusedUntouched) {
     const std::string path = dir.file("notes.txt");
     write_file(path, "my notes\nthe last line");
     EXPECT_EQ(startup_error(path), "the joblog " + path +
-                                       " exists and is not a joblog (it does not start with the "
-                                       "header line id\tworker\t...); not writing to it");
+                                       " exists and is not a joblog (its first line is not the "
+                                       "header: id, worker, start, ...); not writing to it");
     EXPECT_EQ(contents(path), "my notes\nthe last line");
     write_file(path, "1\thostb:1\t-\t0.000\tok\t0\t-\t1\tx\n");  // no header: not ours
     EXPECT_NE(startup_error(path).find("is not a joblog"), std::string::npos);

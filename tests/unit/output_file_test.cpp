@@ -79,11 +79,11 @@ TEST(OutputFile, CreatesANewFileAndOpensAnExistingOneWithoutTruncating) {
     const std::string path = dir.file("out");
     OutputFile created = open_output_file(AT_FDCWD, path, path);
     EXPECT_TRUE(created.created);
-    write_all(created.fd, "abc", path);
+    write_or_throw(created.fd, "abc", path);
     ::close(created.fd);
     OutputFile again = open_output_file(AT_FDCWD, path, path, O_APPEND);
     EXPECT_FALSE(again.created);
-    write_all(again.fd, "def", path);
+    write_or_throw(again.fd, "def", path);
     ::close(again.fd);
     EXPECT_EQ(contents(path), "abcdef");
 }
@@ -118,7 +118,7 @@ TEST(OutputFile, AFreshFileReplacesALinkNotItsTarget) {
     write_file(dir.file("target"), "precious");
     ASSERT_EQ(::symlink(dir.file("target").c_str(), dir.file("out").c_str()), 0);
     const int fd = create_fresh_file(AT_FDCWD, dir.file("out"), "out");
-    write_all(fd, "new", "out");
+    write_or_throw(fd, "new", "out");
     ::close(fd);
     EXPECT_EQ(contents(dir.file("out")), "new");
     EXPECT_FALSE(fs::is_symlink(dir.file("out")));
