@@ -6,7 +6,6 @@ set -eu
 packages="build-essential cmake git pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-program-options-dev nlohmann-json3-dev
   libsqlite3-dev
-  libcpp-httplib-dev
   libgtest-dev clang-format curl help2man man-db file
   python3 python3-zmq python3-msgpack
   iproute2 nftables procps"

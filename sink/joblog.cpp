@@ -11,6 +11,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "output_file.hpp"
 #include "stats.hpp"
 #include "taskpipe/joblog_format.hpp"
 #include "taskpipe/log.hpp"
@@ -60,15 +61,47 @@ off_t complete_size(int fd, off_t size) {
     return 0;
 }
 
+// Whether the file starts as a joblog: with the header line (LF or CRLF), or, when it is shorter
+// than that, with a part of it (a first write cut short).
+bool starts_as_joblog(int fd, off_t size) {
+    const std::string header = joblog::header();
+    std::string start(std::min<std::size_t>(header.size() + 1, static_cast<std::size_t>(size)),
+                      '\0');
+    std::size_t done = 0;
+    while (done < start.size()) {
+        const ssize_t n =
+            ::pread(fd, start.data() + done, start.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    const std::string_view line(header.data(), header.size() - 1);  // without its newline
+    if (start.size() <= line.size()) return line.starts_with(start);
+    return start.starts_with(line) &&
+           (start[line.size()] == '\n' || start.substr(line.size()) == "\r" ||
+            start.substr(line.size()) == "\r\n");
+}
+
 }  // namespace
 
 Joblog::Joblog(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-        throw StartupError("cannot open the joblog " + path + ": " + std::strerror(errno));
+    OutputFile file;
+    try {
+        file = open_output_file(AT_FDCWD, path, "the joblog " + path, O_RDWR | O_APPEND);
+    } catch (const std::system_error& e) {
+        throw StartupError(e.what());
     }
+    fd_ = file.fd;
     struct stat st {};
     int error = ::fstat(fd_, &st) == 0 ? 0 : errno;
+    // Appending to a file that is not a joblog would damage it (its last line would be cut as a
+    // line cut short, below), and --resume could not read it anyway.
+    if (error == 0 && st.st_size > 0 && !starts_as_joblog(fd_, st.st_size)) {
+        ::close(fd_);
+        throw StartupError("the joblog " + path +
+                           " exists and is not a joblog (its first line is not the header: id, "
+                           "worker, start, ...); not writing to it");
+    }
     // A last line cut short is ignored by --resume (its task runs again); appending after it
     // would glue this run's first line to it. It is removed.
     if (error == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {

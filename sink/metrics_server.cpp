@@ -1,163 +1,292 @@
 #include "metrics_server.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#include <httplib.h>
-
+#include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <condition_variable>
+#include <csignal>
 #include <cstring>
-#include <deque>
-#include <future>
-#include <mutex>
+#include <list>
 #include <thread>
 #include <vector>
 
+#include "http_request.hpp"
 #include "prometheus.hpp"
 #include "taskpipe/log.hpp"
+#include "taskpipe/rate_limited_log.hpp"
 #include "taskpipe/sockets.hpp"
 
 namespace taskpipe {
 
 namespace {
 
-constexpr std::size_t kThreads = 2;     // connections served at once
-constexpr std::size_t kMaxWaiting = 8;  // accepted connections waiting for a thread
-constexpr time_t kTimeoutSeconds = 2;   // to send a request (or the next, kept alive) or read
-constexpr std::size_t kMaxBody = 4096;  // a scrape has no body at all
-constexpr std::size_t kMaxRequestsPerConnection = 100;
+using Clock = std::chrono::steady_clock;
 
-// cpp-httplib's connection queue, bounded: when kMaxWaiting connections already wait, the
-// accepting thread serves the new one itself and so accepts no more until it is done; further
-// clients wait in the kernel's small listen backlog, then are refused. Every connection it runs
-// is itself bounded by the timeouts, so this never blocks for long.
-class BoundedQueue final : public httplib::TaskQueue {
+constexpr int kBacklog = 64;
+constexpr std::size_t kReadChunk = 4096;
+// After the response, what the client still sends is read and dropped for at most this long
+// before the close, so that the close does not reset a connection whose response the client
+// has not read yet (a "lingering close").
+constexpr auto kLinger = std::chrono::seconds(1);
+// When accept fails for lack of file descriptors, the listening socket is left alone this long
+// rather than polled (it would stay readable and spin the loop).
+constexpr auto kAcceptPause = std::chrono::milliseconds(200);
+
+// A file descriptor, closed with its owner.
+class Fd {
   public:
-    BoundedQueue() {
-        for (std::size_t i = 0; i < kThreads; ++i) threads_.emplace_back([this] { work(); });
+    explicit Fd(int fd = -1) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) ::close(fd_);
     }
-    ~BoundedQueue() override { shutdown(); }
-    BoundedQueue(const BoundedQueue&) = delete;
-    BoundedQueue& operator=(const BoundedQueue&) = delete;
-
-    void enqueue(std::function<void()> job) override {
-        {
-            std::lock_guard lock(mutex_);
-            if (jobs_.size() < kMaxWaiting) {
-                jobs_.push_back(std::move(job));
-                changed_.notify_one();
-                return;
-            }
-        }
-        job();
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    Fd& operator=(Fd&& other) noexcept {
+        std::swap(fd_, other.fd_);
+        return *this;
     }
-
-    // Runs the jobs still waiting, then joins the threads.
-    void shutdown() override {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
-        changed_.notify_all();
-        for (auto& thread : threads_) {
-            if (thread.joinable()) thread.join();
-        }
-    }
+    int get() const { return fd_; }
 
   private:
-    void work() {
-        for (;;) {
-            std::function<void()> job;
-            {
-                std::unique_lock lock(mutex_);
-                changed_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-                if (jobs_.empty()) return;
-                job = std::move(jobs_.front());
-                jobs_.pop_front();
-            }
-            job();
-        }
-    }
-
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<std::function<void()>> jobs_;
-    bool stopping_ = false;
-    std::vector<std::thread> threads_;
+    int fd_;
 };
+
+struct Connection {
+    enum class Phase { reading, writing, lingering };
+
+    Fd fd;
+    Clock::time_point deadline;
+    Phase phase = Phase::reading;
+    HttpRequestReader request;
+    std::string response;
+    std::size_t sent = 0;
+};
+
+std::string response_text(int status, std::string_view reason, std::string_view content_type,
+                          const std::string& body, bool with_body, std::string_view extra = {}) {
+    std::string text = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+                       "\r\nContent-Type: " + std::string(content_type) +
+                       "\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\nConnection: close\r\n" + std::string(extra) + "\r\n";
+    if (with_body) text += body;
+    return text;
+}
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 400:
+            return "Bad Request";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return "Error";
+    }
+}
+
+std::string error_response(int status, bool with_body, std::string_view extra = {}) {
+    const std::string_view reason = reason_phrase(status);
+    return response_text(status, reason, "text/plain; charset=utf-8",
+                         std::to_string(status) + " " + std::string(reason) + "\n", with_body,
+                         extra);
+}
 
 }  // namespace
 
 struct MetricsServer::Impl {
-    httplib::Server server;
+    std::function<std::string()> render;
     std::string url;
+    Fd listener;
+    Fd wake_read;  // a byte here stops the thread
+    Fd wake_write;
     std::thread thread;
-    std::promise<void> stopped;  // set when the serving thread is about to end
+
+    void serve();
+    void accept_connections(std::list<Connection>& connections, Clock::time_point now,
+                            Clock::time_point& accept_paused_until, RateLimitedLog& log);
+    // Reads or writes what the connection is ready for; false when it is done with.
+    bool progress(Connection& c, short revents, Clock::time_point now);
+    std::string respond(const HttpRequestReader& request);
 };
 
 MetricsServer::MetricsServer(const MetricsAddress& address, std::function<std::string()> render)
     : impl_(std::make_unique<Impl>()) {
-    httplib::Server& server = impl_->server;
-    server.new_task_queue = [] { return new BoundedQueue; };
-    server.set_address_family(AF_INET);
-    // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second sink could
-    // bind the same port and share its scrapes instead of failing.
-    server.set_socket_options([](socket_t fd) {
-        const int yes = 1;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    server.set_read_timeout(kTimeoutSeconds, 0);
-    server.set_write_timeout(kTimeoutSeconds, 0);
-    server.set_keep_alive_timeout(kTimeoutSeconds);
-    server.set_keep_alive_max_count(kMaxRequestsPerConnection);
-    server.set_payload_max_length(kMaxBody);
-    server.Get("/metrics", [render = std::move(render)](const httplib::Request&,
-                                                        httplib::Response& response) {
-        try {
-            response.set_content(render(), std::string(kPrometheusContentType));
-        } catch (const std::exception& e) {
-            response.status = 500;
-            response.set_content(std::string("cannot render the metrics: ") + e.what() + "\n",
-                                 "text/plain; charset=utf-8");
-        }
-    });
-
-    // cpp-httplib reports only failure; the errno of the failed bind() or listen() survives.
-    errno = 0;
-    int port = -1;
-    if (address.port == 0) {
-        port = server.bind_to_any_port(address.host);
-    } else if (server.bind_to_port(address.host, address.port)) {
-        port = address.port;
+    impl_->render = std::move(render);
+    const std::string where = address.host + ":" + std::to_string(address.port);
+    auto fail = [&](const std::string& what, int error) {
+        throw StartupError("cannot serve --metrics on " + where + ": " + what +
+                           (error != 0 ? std::string(std::strerror(error)) : ""));
+    };
+    sockaddr_in bound{};
+    bound.sin_family = AF_INET;
+    bound.sin_port = htons(address.port);
+    if (inet_pton(AF_INET, address.host.c_str(), &bound.sin_addr) != 1) {
+        fail("not an IPv4 address", 0);
     }
-    if (port <= 0) {
-        const int error = errno;
-        throw StartupError("cannot serve --metrics on " + address.host + ":" +
-                           std::to_string(address.port) +
-                           (error != 0 ? std::string(": ") + std::strerror(error) : ""));
+    impl_->listener = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (impl_->listener.get() < 0) fail("", errno);
+    // SO_REUSEADDR, not SO_REUSEPORT: a second sink on the same port must fail, not share it.
+    const int yes = 1;
+    (void)::setsockopt(impl_->listener.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (::bind(impl_->listener.get(), reinterpret_cast<const sockaddr*>(&bound), sizeof bound) !=
+            0 ||
+        ::listen(impl_->listener.get(), kBacklog) != 0) {
+        fail("", errno);
     }
-    impl_->url = "http://" + address.host + ":" + std::to_string(port) + "/metrics";
+    socklen_t length = sizeof bound;
+    if (::getsockname(impl_->listener.get(), reinterpret_cast<sockaddr*>(&bound), &length) != 0) {
+        fail("", errno);
+    }
+    int wake[2];
+    if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) fail("", errno);
+    impl_->wake_read = Fd(wake[0]);
+    impl_->wake_write = Fd(wake[1]);
+    impl_->url =
+        "http://" + address.host + ":" + std::to_string(ntohs(bound.sin_port)) + "/metrics";
     impl_->thread = std::thread([impl = impl_.get()] {
+        // Signals belong to the main thread's event loop (shutdown.hpp).
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
         try {
-            impl->server.listen_after_bind();
-        } catch (const std::exception& e) {  // e.g. no thread for the pool: the batch goes on
+            impl->serve();
+        } catch (const std::exception& e) {  // e.g. out of memory: the batch goes on
             log_warning(std::string("metrics server stopped: ") + e.what());
         }
-        impl->stopped.set_value();
     });
 }
 
 MetricsServer::~MetricsServer() {
-    // stop() does nothing until the thread has started listening, so it is repeated until the
-    // thread ends; it then waits for the connections being served (bounded by the timeouts).
-    const auto stopped = impl_->stopped.get_future();
-    do {
-        impl_->server.stop();
-    } while (stopped.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready);
+    const char stop = 's';
+    (void)!::write(impl_->wake_write.get(), &stop, 1);
     impl_->thread.join();
 }
 
 const std::string& MetricsServer::url() const { return impl_->url; }
+
+void MetricsServer::Impl::serve() {
+    std::list<Connection> connections;  // oldest first
+    std::vector<pollfd> fds;
+    std::vector<Connection*> polled;
+    RateLimitedLog log("failed accepts on the metrics port");
+    Clock::time_point accept_paused_until{};
+    for (;;) {
+        auto now = Clock::now();
+        const bool accepting = now >= accept_paused_until;
+        fds.clear();
+        polled.clear();
+        fds.push_back({wake_read.get(), POLLIN, 0});
+        fds.push_back({accepting ? listener.get() : -1, POLLIN, 0});
+        auto next = now + std::chrono::seconds(1);
+        if (!accepting) next = std::min(next, accept_paused_until);
+        for (Connection& c : connections) {
+            fds.push_back(
+                {c.fd.get(),
+                 static_cast<short>(c.phase == Connection::Phase::writing ? POLLOUT : POLLIN), 0});
+            polled.push_back(&c);
+            next = std::min(next, c.deadline);
+        }
+        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now);
+        const int ready =
+            ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long>(wait.count(), 0)));
+        if (ready < 0 && errno != EINTR) {
+            throw std::system_error(errno, std::generic_category(), "poll");
+        }
+        if (fds[0].revents != 0) return;  // the destructor closes every connection
+        now = Clock::now();
+        for (std::size_t i = 0; i < polled.size(); ++i) {
+            Connection& c = *polled[i];
+            const short revents = fds[i + 2].revents;
+            if ((revents != 0 && !progress(c, revents, now)) || now >= c.deadline) {
+                c.fd = Fd();  // closed; removed below
+            }
+        }
+        connections.remove_if([](const Connection& c) { return c.fd.get() < 0; });
+        if (fds[1].revents != 0) accept_connections(connections, now, accept_paused_until, log);
+        log.tick(now);
+    }
+}
+
+void MetricsServer::Impl::accept_connections(std::list<Connection>& connections,
+                                             Clock::time_point now,
+                                             Clock::time_point& accept_paused_until,
+                                             RateLimitedLog& log) {
+    // Up to a backlog's worth at a time, so that a flood of connections cannot starve the ones
+    // already accepted of the loop's attention.
+    for (int i = 0; i < kBacklog; ++i) {
+        Fd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (fd.get() < 0) {
+            const int error = errno;
+            if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+                log.note(std::string("metrics: cannot accept a connection: ") +
+                         std::strerror(error));
+                accept_paused_until = now + kAcceptPause;
+            }
+            return;  // EAGAIN: none left; anything else: a client that gave up
+        }
+        if (connections.size() >= kMaxConnections) connections.pop_front();  // the oldest
+        Connection& c = connections.emplace_back();
+        c.fd = std::move(fd);
+        c.deadline = now + kDeadline;
+    }
+}
+
+bool MetricsServer::Impl::progress(Connection& c, short revents, Clock::time_point now) {
+    if (c.phase == Connection::Phase::writing) {
+        if ((revents & (POLLERR | POLLHUP)) != 0 && (revents & POLLOUT) == 0) return false;
+        const ssize_t n = ::send(c.fd.get(), c.response.data() + c.sent, c.response.size() - c.sent,
+                                 MSG_NOSIGNAL);
+        if (n < 0) return errno == EAGAIN || errno == EINTR;
+        c.sent += static_cast<std::size_t>(n);
+        if (c.sent < c.response.size()) return true;
+        (void)::shutdown(c.fd.get(), SHUT_WR);
+        c.phase = Connection::Phase::lingering;
+        c.deadline = std::min(c.deadline, now + kLinger);
+        c.response.clear();
+        return true;
+    }
+    char buffer[kReadChunk];
+    const ssize_t n = ::recv(c.fd.get(), buffer, sizeof buffer, 0);
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
+    if (n == 0) return false;  // the client closed (or, lingering, has read the response)
+    if (c.phase == Connection::Phase::lingering) return true;
+    if (c.request.feed(std::string_view(buffer, static_cast<std::size_t>(n))) ==
+        HttpRequestReader::State::incomplete) {
+        return true;
+    }
+    c.response = respond(c.request);
+    c.phase = Connection::Phase::writing;
+    return progress(c, POLLOUT, now);  // most responses leave in one send
+}
+
+std::string MetricsServer::Impl::respond(const HttpRequestReader& request) {
+    if (request.state() == HttpRequestReader::State::bad) {
+        return error_response(request.error_status(), true);
+    }
+    const bool head = request.method() == "HEAD";
+    if (request.method() != "GET" && !head) {
+        return error_response(405, true, "Allow: GET, HEAD\r\n");
+    }
+    const std::string& target = request.target();
+    if (target.substr(0, target.find('?')) != "/metrics") return error_response(404, !head);
+    try {
+        return response_text(200, "OK", kPrometheusContentType, render(), !head);
+    } catch (const std::exception& e) {
+        return response_text(500, "Internal Server Error", "text/plain; charset=utf-8",
+                             std::string("cannot render the metrics: ") + e.what() + "\n", !head);
+    }
+}
 
 }  // namespace taskpipe

@@ -48,6 +48,7 @@ std::string seconds(std::chrono::steady_clock::duration d) {
 SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
     if (curve) o.curve = curve_server_socket(*curve, "results");
+    o.name = "results";
     o.linger_ms = 0;  // nothing is sent on it
     o.receive_hwm = 10000;
     o.max_message_size = static_cast<std::int64_t>(kMaxResultFrame);
@@ -57,6 +58,7 @@ SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
 SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
     if (curve) o.curve = curve_server_socket(*curve, "control");
+    o.name = "control";
     o.linger_ms = 1000;  // lets the last acknowledgements leave; the ventilator's Bye says so
     o.max_message_size = 1 << 20;
     return o;
@@ -97,6 +99,12 @@ std::vector<std::string> stderr_tail(std::string_view err) {
     return lines;
 }
 
+// Workers may send results; only the server key pair, which the ventilator shares, may use the
+// control socket (docs/security.md).
+ZapDomains allow_lists(const CurveKeys& keys) {
+    return {{"results", keys.allowed}, {"control", {keys.own.public_key}}};
+}
+
 ResultWriter::Format output_format(const SinkOptions& o) {
     if (o.jsonl) return ResultWriter::Format::jsonl;
     return o.tag ? ResultWriter::Format::tagged : ResultWriter::Format::raw;
@@ -107,9 +115,8 @@ ResultWriter::Format output_format(const SinkOptions& o) {
 Sink::Sink(const SinkOptions& options, int output_fd)
     : options_(options),
       curve_(load_curve_keys(options.curve, kSinkCurveRoles)),
-      zap_(curve_ ? std::make_unique<ZapHandler>(context_, curve_->allowed,
-                                                 std::vector<std::string>{"results", "control"})
-                  : nullptr),
+      connection_log_(context_, {"results", "control"}),
+      zap_(curve_ ? std::make_unique<ZapHandler>(context_, allow_lists(*curve_)) : nullptr),
       results_(bind_socket(context_, zmq::socket_type::pull, result_socket_options(curve_),
                            options.bind)),
       control_(bind_socket(context_, zmq::socket_type::router, control_socket_options(curve_),
@@ -125,7 +132,7 @@ Sink::Sink(const SinkOptions& options, int output_fd)
     control_.set(zmq::sockopt::router_mandatory, false);
     if (curve_) {
         log_info("CURVE on: " + std::to_string(curve_->allowed.size()) +
-                 " public keys may connect (this program's own included)");
+                 " public keys may send results; only the server key pair may use control");
     }
     // With port *, the port is only known now; tests and scripts read it from these lines.
     if (options.bind.ends_with(":*")) log_info("results on " + last_endpoint(results_));

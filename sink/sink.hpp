@@ -38,6 +38,7 @@
 #include "results_dir.hpp"
 #include "stats.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/connection_failure_log.hpp"
 #include "taskpipe/done_set.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/program.hpp"
@@ -98,8 +99,9 @@ class Sink {
 
     SinkOptions options_;
     zmq::context_t context_{1};
-    std::optional<CurveKeys> curve_;   // none: no security
-    std::unique_ptr<ZapHandler> zap_;  // outlives the sockets; null without CURVE
+    std::optional<CurveKeys> curve_;       // none: no security
+    ConnectionFailureLog connection_log_;  // outlives the sockets
+    std::unique_ptr<ZapHandler> zap_;      // outlives the sockets; null without CURVE
     zmq::socket_t results_;
     zmq::socket_t control_;
     std::unique_ptr<ResultWriter> writer_;

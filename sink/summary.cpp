@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <system_error>
 
+#include "output_file.hpp"
 #include "taskpipe/sockets.hpp"
 
 namespace taskpipe {
@@ -127,24 +127,27 @@ nlohmann::json summary_json(const StatsSnapshot& s, std::uint64_t total, bool co
 }
 
 void check_writable_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        ::close(fd);
-        ::unlink(path.c_str());
-        return;
+    try {
+        const OutputFile file = open_output_file(AT_FDCWD, path, path);
+        ::close(file.fd);
+        if (file.created) ::unlink(path.c_str());
+    } catch (const std::system_error& e) {
+        throw StartupError(std::string("--stats: ") + e.what());
     }
-    if (errno == EEXIST) fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        throw StartupError("--stats: cannot write " + path + ": " + std::strerror(errno));
-    }
-    ::close(fd);
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& json) {
-    std::ofstream file(path, std::ios::trunc);
-    file << json.dump(2) << '\n';
-    file.close();
-    if (!file) {
+    const OutputFile file = open_output_file(AT_FDCWD, path, path);
+    try {
+        if (::ftruncate(file.fd, 0) != 0) {
+            throw std::system_error(errno, std::generic_category(), "cannot write " + path);
+        }
+        write_or_throw(file.fd, json.dump(2) + "\n", path);
+    } catch (...) {
+        ::close(file.fd);
+        throw;
+    }
+    if (::close(file.fd) != 0) {
         throw std::system_error(errno, std::generic_category(), "cannot write " + path);
     }
 }

@@ -18,11 +18,12 @@ std::vector<std::string> summary_lines(const StatsSnapshot& stats, std::uint64_t
 // `complete` is false when the sink was interrupted before the batch completed.
 nlohmann::json summary_json(const StatsSnapshot& stats, std::uint64_t total, bool complete);
 
-// Writes `json` to `path` (replacing it); throws std::system_error when it cannot.
 // For --stats at start-up: throws StartupError unless `path` can be opened for writing. A file
-// that did not exist is created to find out, then removed again.
+// that did not exist is created to find out, then removed again. Both follow output_file.hpp:
+// a symbolic link or a file that is not regular is refused.
 void check_writable_file(const std::string& path);
 
+// Writes `json` to `path` (replacing its contents); throws std::system_error when it cannot.
 void write_json_file(const std::string& path, const nlohmann::json& json);
 
 }  // namespace taskpipe

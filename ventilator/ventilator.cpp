@@ -55,6 +55,7 @@ SocketOptions task_socket_options(const std::optional<CurveKeys>& curve,
                                   std::chrono::milliseconds liveness_timeout) {
     SocketOptions o;
     if (curve) o.curve = curve_server_socket(*curve, "tasks");
+    o.name = "tasks";
     o.linger_ms = 0;  // unsent tasks are in the ledger; nothing to wait for at exit
     o.send_hwm = 1000;
     // A worker that stopped answering ZMTP pings (stopped, cut off) must be disconnected
@@ -80,8 +81,8 @@ SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
 Ventilator::Ventilator(const VentilatorOptions& options)
     : options_(options),
       curve_(load_curve_keys(options.curve, kVentilatorCurveRoles)),
-      zap_(curve_ ? std::make_unique<ZapHandler>(context_, curve_->allowed,
-                                                 std::vector<std::string>{"tasks"})
+      connection_log_(context_, {"tasks"}),
+      zap_(curve_ ? std::make_unique<ZapHandler>(context_, ZapDomains{{"tasks", curve_->allowed}})
                   : nullptr),
       tasks_(bind_socket(context_, zmq::socket_type::push,
                          task_socket_options(curve_, options.liveness_timeout), options.bind)),
@@ -99,7 +100,7 @@ Ventilator::Ventilator(const VentilatorOptions& options)
                Clock::now()) {
     if (curve_) {
         log_info("CURVE on: " + std::to_string(curve_->allowed.size()) +
-                 " public keys may connect (this program's own included)");
+                 " public keys may take tasks");
     }
     if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
     expected_ = input_.count_remaining().value_or(0);

@@ -28,6 +28,7 @@
 #include "options.hpp"
 #include "sink_session.hpp"
 #include "taskpipe/codec.hpp"
+#include "taskpipe/connection_failure_log.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 
@@ -80,8 +81,9 @@ class Ventilator {
 
     VentilatorOptions options_;
     zmq::context_t context_{1};
-    std::optional<CurveKeys> curve_;   // none: no security
-    std::unique_ptr<ZapHandler> zap_;  // outlives the sockets; null without CURVE
+    std::optional<CurveKeys> curve_;       // none: no security
+    ConnectionFailureLog connection_log_;  // outlives the sockets
+    std::unique_ptr<ZapHandler> zap_;      // outlives the sockets; null without CURVE
     zmq::socket_t tasks_;
     zmq::socket_t control_;
     InputReader input_;

@@ -69,7 +69,9 @@ struct FileText {
 };
 
 FileText read_small_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO returns at once (to be refused below) instead of waiting for a
+    // writer; it changes nothing for a regular file.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) throw KeyFileError("cannot open " + path + ": " + std::strerror(errno));
     FileText file;
     struct stat st {};

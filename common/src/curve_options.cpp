@@ -1,7 +1,6 @@
 #include "taskpipe/curve_options.hpp"
 
 #include "taskpipe/program.hpp"
-#include "taskpipe/zap_handler.hpp"
 
 namespace po = boost::program_options;
 
@@ -19,8 +18,8 @@ void add_curve_options(po::options_description& options, CurveFiles& files, Curv
     }
     if (roles.client) {
         add("curve-server", po::value(&files.server)->value_name("FILE"),
-            roles.server ? "public key file of the sink (default: this program's own public key, "
-                           "as the ventilator and the sink share one server key pair)"
+            roles.server ? "public key file of the sink: this program's own public key (the "
+                           "default), as the ventilator and the sink share one server key pair"
                          : "public key file of the ventilator and the sink (they share one "
                            "server key pair)");
     }
@@ -52,11 +51,16 @@ std::optional<CurveKeys> load_curve_keys(const CurveFiles& files, CurveRoles rol
         for (const auto& path : files.allow) {
             for (auto& key : load_allowed_keys(path)) keys.allowed.push_back(std::move(key));
         }
-        keys.allowed.push_back(keys.own.public_key);
     }
     if (roles.client) {
         keys.server_key =
             files.server.empty() ? keys.own.public_key : load_public_key(files.server);
+        if (roles.server && keys.server_key != keys.own.public_key) {
+            throw StartupError("--curve-server " + files.server +
+                               " is not this program's own public key: the sink lets onto its "
+                               "control socket only the server key pair it shares with the "
+                               "ventilator; give both programs the same --curve-key");
+        }
     }
     return keys;
 }
@@ -67,7 +71,6 @@ CurveSocketOptions curve_server_socket(const CurveKeys& keys, const std::string&
     o.public_key = keys.own.public_key;
     o.secret_key = keys.own.secret_key;
     o.zap_domain = name;
-    o.monitor_endpoint = ZapHandler::monitor_endpoint(name);
     return o;
 }
 

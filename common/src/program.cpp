@@ -5,6 +5,7 @@
 #include <zmq.hpp>
 
 #include "taskpipe/log.hpp"
+#include "taskpipe/open_files.hpp"
 #include "taskpipe/sockets.hpp"
 
 namespace po = boost::program_options;
@@ -44,6 +45,7 @@ std::string parse_command_line(int argc, const char* const argv[],
         throw UsageError("--log-level must be error, warning, info or debug, not '" + level + "'");
     }
     set_log_level(*parsed_level);
+    log_open_file_limit(raise_open_file_limit());
     return {};
 }
 

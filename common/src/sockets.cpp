@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include "taskpipe/connection_failure_log.hpp"
+
 namespace taskpipe {
 
 namespace {
@@ -12,12 +14,6 @@ void set_curve(zmq::socket_t& socket, const CurveSocketOptions& curve) {
         socket.set(zmq::sockopt::zap_domain, curve.zap_domain);
         socket.set(zmq::sockopt::curve_server, true);
         socket.set(zmq::sockopt::curve_secretkey, curve.secret_key);
-        if (!curve.monitor_endpoint.empty() &&
-            zmq_socket_monitor(
-                socket.handle(), curve.monitor_endpoint.c_str(),
-                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
-            throw zmq::error_t();
-        }
     } else {
         socket.set(zmq::sockopt::curve_serverkey, curve.server_key);
         socket.set(zmq::sockopt::curve_publickey, curve.public_key);
@@ -39,7 +35,18 @@ zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type, const 
     socket.set(zmq::sockopt::reconnect_ivl, o.reconnect_interval_ms);
     socket.set(zmq::sockopt::reconnect_ivl_max, o.reconnect_interval_max_ms);
     socket.set(zmq::sockopt::tcp_keepalive, o.tcp_keepalive ? 1 : 0);
+    socket.set(zmq::sockopt::handshake_ivl, o.handshake_timeout_ms);
     if (o.curve) set_curve(socket, *o.curve);
+    if (!o.name.empty()) {
+        int events = ZMQ_EVENT_ACCEPT_FAILED;
+        if (o.curve && o.curve->server) {
+            events |= ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+        }
+        const std::string endpoint = ConnectionFailureLog::endpoint(o.name);
+        if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), events) != 0) {
+            throw zmq::error_t();
+        }
+    }
     return socket;
 }
 

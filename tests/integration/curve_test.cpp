@@ -19,6 +19,8 @@
 #include "support/process.hpp"
 #include "support/results.hpp"
 #include "support/temp_dir.hpp"
+#include "taskpipe/codec.hpp"
+#include "taskpipe/curve.hpp"
 
 namespace taskpipe::testing {
 namespace {
@@ -185,6 +187,54 @@ TEST_F(Curve, ForgedResultsNeverReachTheSink) {
     expect_batch_completed_by_the_allowed_worker(pipeline);
 }
 
+// Issue 12, "a worker key makes a worker, nothing more": the sink's control socket admits only
+// the server key pair it shares with the ventilator. A client with an allowed worker key says
+// hello and announces a one-task batch on it before the ventilator comes; it is refused and
+// logged naming control, gets no answer, and the real batch completes with every result.
+TEST_F(Curve, AnAllowedWorkerKeyCannotUseTheSinksControlSocket) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink(server_args());
+    const CurveKeyPair worker = load_key_pair(worker_ + ".key");
+
+    zmq::context_t context;
+    zmq::socket_t rogue(context, zmq::socket_type::dealer);
+    rogue.set(zmq::sockopt::linger, 0);
+    rogue.set(zmq::sockopt::curve_serverkey, public_key_of(server_ + ".pub"));
+    rogue.set(zmq::sockopt::curve_publickey, worker.public_key);
+    rogue.set(zmq::sockopt::curve_secretkey, worker.secret_key);
+    rogue.connect(pipeline.endpoints().control);
+    Encoder encoder;
+    for (const Message& message : {Message{Hello{42}}, Message{End{42, 1}}}) {
+        const auto bytes = encoder.encode(message);
+        ASSERT_TRUE(rogue.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait));
+    }
+    const auto refused = sink.wait_for_stderr(
+        "public key " + worker.public_key + " is not on the allow-list", deadline_in(20s));
+    ASSERT_TRUE(refused) << sink.describe();
+    EXPECT_NE(refused->find(" sink warning: refused a client on control from "), std::string::npos)
+        << *refused;
+    EXPECT_NE(refused->find("(it is allowed on results, not on control)"), std::string::npos)
+        << *refused;
+
+    pipeline.start_ventilator(Stdin::data(as_input(payloads())), server_args());
+    pipeline.start_worker(worker_args(worker_ + ".key", server_ + ".pub", {"--builtin", "echo"}));
+    expect_batch_completed_by_the_allowed_worker(pipeline);
+    zmq::message_t answer;
+    EXPECT_FALSE(rogue.recv(answer, zmq::recv_flags::dontwait)) << "the sink answered the rogue";
+}
+
+// The ventilator must hold the server key pair: one given another server key would be refused
+// by the sink, so it stops at start-up instead of waiting for ever.
+TEST_F(Curve, AVentilatorThatTrustsAnotherServerKeyStopsAtStartUp) {
+    Process ventilator({ventilator_path(), "-b", "tcp://127.0.0.1:*", "--curve-key",
+                        worker_ + ".key", "--curve-allow", dir_.file("allow"), "--curve-server",
+                        server_ + ".pub"});
+    ASSERT_EQ(ventilator.wait_for_exit(deadline_in(10s)), 2) << ventilator.describe();
+    EXPECT_NE(ventilator.stderr_text().find("give both programs the same --curve-key"),
+              std::string::npos)
+        << ventilator.describe();
+}
+
 // "Keys are read from files; a secret key file readable by others (mode & 077) is refused with
 // a clear error (exit 2)."
 TEST_F(Curve, ASecretKeyFileOthersCanReadStopsEveryProgram) {
@@ -207,6 +257,27 @@ TEST_F(Curve, ASecretKeyFileOthersCanReadStopsEveryProgram) {
                                 " is open to other users (mode 0644); run: chmod 600 " + key),
                   std::string::npos)
             << lines[0];
+    }
+}
+
+// "Opening a FIFO as a key file hangs start-up": each program refuses it at once, exit 2.
+TEST_F(Curve, AFifoGivenAsAKeyFileIsRefusedAtOnce) {
+    const std::string fifo = dir_.file("fifo.key");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const std::vector<std::vector<std::string>> commands = {
+        {sink_path(), "--bind", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+         "--curve-key", fifo, "--curve-allow", dir_.file("allow")},
+        {ventilator_path(), "-b", "tcp://127.0.0.1:*", "--curve-key", server_ + ".key",
+         "--curve-allow", fifo},
+        {worker_path(), "--curve-key", worker_ + ".key", "--curve-server", fifo, "--builtin",
+         "echo"},
+    };
+    for (const auto& argv : commands) {
+        Process process(argv);
+        ASSERT_EQ(process.wait_for_exit(deadline_in(10s)), 2) << process.describe();
+        EXPECT_NE(process.stderr_text().find(" error: " + fifo + " is not a regular file"),
+                  std::string::npos)
+            << process.describe();
     }
 }
 

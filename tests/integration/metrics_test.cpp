@@ -14,14 +14,17 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "support/binaries.hpp"
@@ -242,6 +245,24 @@ TEST(Metrics, OtherPathsAreNotFound) {
     EXPECT_EQ(root->status, 404);
 }
 
+// "GET (or HEAD) /metrics answers ...; any other method 405."
+TEST(Metrics, HeadHasNoBodyAndOtherMethodsAreNotAllowed) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--metrics", "127.0.0.1:0"});
+    const std::string url = metrics_url(sink);
+    const auto status_of = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {TASKPIPE_CURL_PATH, "-sS", "--max-time", "5", "-o", "/dev/null",
+                                   "-w", "%{http_code} %{size_download}"});
+        args.push_back(url);
+        Process curl(args);
+        EXPECT_EQ(curl.wait_for_exit(deadline_in(10s)), 0) << curl.describe();
+        return curl.stdout_text();
+    };
+    EXPECT_EQ(status_of({"--head"}), "200 0");
+    EXPECT_EQ(status_of({"-X", "POST", "--data", "x=1"}).substr(0, 4), "405 ");
+    EXPECT_EQ(status_of({"-X", "DELETE"}).substr(0, 4), "405 ");
+}
+
 // "Garbage or slow clients cannot hang or exhaust the sink": junk, an oversized request and a
 // client that never sends anything, while a batch runs; the server drops each of them, the
 // batch completes exactly once and scrapes keep working.
@@ -294,6 +315,108 @@ TEST(Metrics, ScrapesStillWorkWhileAClientHoldsAConnectionOpen) {
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 200);
     EXPECT_TRUE(sample(response->body, kOk)) << response->body;
+}
+
+// A slowloris (issue 12): connections that each send a request line, then one header line
+// every 100 ms, for ever, reconnecting whenever the server closes them. Runs on a thread of its
+// own until destroyed.
+class Slowloris {
+  public:
+    Slowloris(int port, int connections) : port_(port) {
+        for (int i = 0; i < connections; ++i) fds_.push_back(open());
+        thread_ = std::thread([this] { run(); });
+    }
+    ~Slowloris() {
+        stop_ = true;
+        thread_.join();
+        for (int fd : fds_) close(fd);
+    }
+    Slowloris(const Slowloris&) = delete;
+    Slowloris& operator=(const Slowloris&) = delete;
+
+    // Connections the server closed on the attacker so far.
+    int closed_by_server() const { return closed_.load(); }
+
+  private:
+    int open() const {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(static_cast<std::uint16_t>(port_));
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+            const std::string line = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n";
+            (void)::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+        }
+        return fd;
+    }
+
+    void run() {
+        for (int line = 0; !stop_; ++line) {
+            for (int& fd : fds_) {
+                const std::string header = "X-Slow-" + std::to_string(line) + ": 1\r\n";
+                char probe;
+                const bool closed = recv(fd, &probe, 1, MSG_DONTWAIT) == 0 ||
+                                    ::send(fd, header.data(), header.size(), MSG_NOSIGNAL) < 0;
+                if (closed && !stop_) {
+                    ++closed_;
+                    close(fd);
+                    fd = open();
+                }
+            }
+            std::this_thread::sleep_for(100ms);  // the attack's pace, not a synchronisation
+        }
+    }
+
+    int port_;
+    std::vector<int> fds_;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> closed_{0};
+    std::thread thread_;
+};
+
+// Issue 12: "23 connections sending one header line a second: no genuine scrape succeeded; after
+// the batch completed the sink did not exit for 30 s, until the attacker stopped." The server
+// never waits on a client: scrapes succeed during the attack, each slow connection is closed at
+// its deadline however steadily it trickles, and the sink exits as soon as the batch is done.
+TEST(Metrics, ASlowlorisHoldsUpNeitherScrapesNorTheSinksExit) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--metrics", "127.0.0.1:0"});
+    const std::string url = metrics_url(sink);
+    Process& ventilator = pipeline.start_ventilator(Stdin::held_open());
+    pipeline.start_worker({"--builtin", "echo"});
+    ventilator.feed_stdin("a\nb\nc\n");
+
+    Slowloris attack(port_of(url), 30);
+    for (int i = 0; i < 3; ++i) {
+        const auto response = scrape(url);  // curl --max-time 5
+        ASSERT_TRUE(response) << "scrape " << i;
+        EXPECT_EQ(response->status, 200);
+        EXPECT_TRUE(sample(response->body, kOk)) << response->body;
+    }
+    // Each connection has 5 s from its accept, whatever it sends meanwhile.
+    EXPECT_TRUE(wait_for([&] { return attack.closed_by_server() >= 30; }, deadline_in(20s)))
+        << attack.closed_by_server() << " slow connections closed by the server";
+
+    ventilator.close_stdin();
+    EXPECT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+    EXPECT_EQ(ventilator.wait_for_exit(deadline_in(10s)), 0) << ventilator.describe();
+    EXPECT_EQ(split_lines(sink.stdout_text()).size(), 3u);
+}
+
+// More idle connections than the server keeps open (64): the oldest give way to new ones, so a
+// scrape still gets in.
+TEST(Metrics, AFloodOfIdleConnectionsDoesNotShutOutAScrape) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--metrics", "127.0.0.1:0"});
+    const std::string url = metrics_url(sink);
+    std::vector<std::unique_ptr<RawConnection>> flood;
+    for (int i = 0; i < 200; ++i) flood.push_back(std::make_unique<RawConnection>(port_of(url)));
+    const auto response = scrape(url);
+    ASSERT_TRUE(response) << sink.describe();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_TRUE(flood.front()->read_until_closed()) << "the oldest was not closed";
 }
 
 // "A bad command line ...: exit status 2 and one line `TIME program error: ...` on stderr."

@@ -1,7 +1,7 @@
 // The --curve-* options (common/include/taskpipe/curve_options.hpp).
 //
-// "Servers: the public keys allowed to connect, always including own.public_key." "Throws
-// UsageError for options that do not go together."
+// "Servers: the public keys of --curve-allow, the workers. The program's own key is not among
+// them." "Throws UsageError for options that do not go together."
 
 #include "taskpipe/curve_options.hpp"
 
@@ -60,13 +60,33 @@ TEST(CurveOptions, ServersNeedAnAllowListAndWorkersAServerKey) {
     EXPECT_NO_THROW(check_curve_options({.key = "k", .allow = {}, .server = "s"}, kClient));
 }
 
-TEST_F(KeyDirectory, AServerAllowsItsListAndItsOwnKey) {
+TEST_F(KeyDirectory, AServerAllowsItsListButNotItsOwnKey) {
     const auto keys =
         load_curve_keys({.key = path("server.key"), .allow = {path("allow")}, .server = ""}, kBoth);
     ASSERT_TRUE(keys);
     EXPECT_EQ(keys->own.public_key, server_.public_key);
-    EXPECT_EQ(keys->allowed, (std::vector<std::string>{worker_.public_key, server_.public_key}));
+    EXPECT_EQ(keys->allowed, std::vector<std::string>{worker_.public_key});
     EXPECT_EQ(keys->server_key, server_.public_key) << "the ventilator defaults to its own key";
+}
+
+// "... a program that is both server and client (the ventilator) is given a --curve-server
+// other than its own public key: the sink admits on its control socket only the server key pair
+// the two share."
+TEST_F(KeyDirectory, AVentilatorCannotTrustAServerKeyOtherThanItsOwn) {
+    EXPECT_NO_THROW(load_curve_keys(
+        {.key = path("server.key"), .allow = {path("allow")}, .server = path("server.pub")},
+        kBoth));
+    try {
+        load_curve_keys({.key = path("server.key"),
+                         .allow = {path("allow")},
+                         .server = path("allow/worker.pub")},
+                        kBoth);
+        FAIL() << "no error";
+    } catch (const StartupError& e) {
+        EXPECT_NE(std::string(e.what()).find("give both programs the same --curve-key"),
+                  std::string::npos)
+            << e.what();
+    }
 }
 
 TEST_F(KeyDirectory, AWorkerGetsTheServerKeyAndAllowsNobody) {

@@ -146,6 +146,22 @@ TEST(KeyFile, AMissingFileIsAnErrorNamingIt) {
     EXPECT_EQ(error, "cannot open " + dir.file("none.key") + ": No such file or directory");
 }
 
+// "Key files must be regular files ...; anything else (a FIFO, a device) is refused at once,
+// without blocking." Opening a FIFO for reading would wait for a writer for ever.
+TEST(KeyFile, AFifoOrADirectoryIsRefusedAtOnce) {
+    TempDirectory dir;
+    ASSERT_EQ(::mkfifo(dir.file("fifo.key").c_str(), 0600), 0);
+    EXPECT_EQ(error_of([&] { load_key_pair(dir.file("fifo.key")); }),
+              dir.file("fifo.key") + " is not a regular file");
+    ASSERT_EQ(::mkfifo(dir.file("fifo.pub").c_str(), 0644), 0);
+    EXPECT_EQ(error_of([&] { load_public_key(dir.file("fifo.pub")); }),
+              dir.file("fifo.pub") + " is not a regular file");
+    EXPECT_EQ(error_of([&] { load_allowed_keys(dir.path().string()); }),
+              dir.file("fifo.pub") + " is not a regular file")
+        << "a FIFO among the *.pub files of an allow-list directory";
+    EXPECT_EQ(error_of([&] { load_public_key("/dev/null"); }), "/dev/null is not a regular file");
+}
+
 TEST(KeyFile, KeygenFilesRoundTripWithTheirModes) {
     TempDirectory dir;
     const CurveKeyPair pair = generate_key_pair();

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -92,6 +93,82 @@ TEST(Joblog, TheHeaderIsWrittenOnlyToANewOrEmptyFile) {
 
 TEST(Joblog, AFileThatCannotBeOpenedIsAStartupError) {
     EXPECT_THROW(Joblog("/nonexistent/dir/jobs.tsv"), StartupError);
+}
+
+std::string startup_error(const std::string& path) {
+    try {
+        Joblog log(path);
+    } catch (const StartupError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+// docs/security.md: "--joblog ... never follows a symbolic link". In a directory others may write
+// to, a link planted where the joblog will be must not make the sink append to (and cut the
+// last line of) the file it points to.
+TEST(Joblog, ASymbolicLinkIsRefusedAndItsTargetLeftAlone) {
+    TempPath dir;
+    const std::string target = dir.file("precious");
+    write_file(target, "line one\nlast line without newline");
+    const std::string path = dir.file("jobs.tsv");
+    ASSERT_EQ(::symlink(target.c_str(), path.c_str()), 0);
+    EXPECT_EQ(startup_error(path),
+              "the joblog " + path +
+                  " is a symbolic link, which the sink does not follow: Too many levels of "
+                  "symbolic links");
+    EXPECT_EQ(contents(target), "line one\nlast line without newline");
+
+    // Even a link to a real joblog: the rule is simple, and says so.
+    write_file(target, joblog::header());
+    EXPECT_NE(startup_error(path).find("is a symbolic link"), std::string::npos);
+    EXPECT_EQ(contents(target), joblog::header());
+}
+
+// "A joblog that exists must start with the joblog header or be empty."
+TEST(Joblog, AFileThatIsNotAJoblogIsRefusedUntouched) {
+    TempPath dir;
+    const std::string path = dir.file("notes.txt");
+    write_file(path, "my notes\nthe last line");
+    EXPECT_EQ(startup_error(path), "the joblog " + path +
+                                       " exists and is not a joblog (its first line is not the "
+                                       "header: id, worker, start, ...); not writing to it");
+    EXPECT_EQ(contents(path), "my notes\nthe last line");
+    write_file(path, "1\thostb:1\t-\t0.000\tok\t0\t-\t1\tx\n");  // no header: not ours
+    EXPECT_NE(startup_error(path).find("is not a joblog"), std::string::npos);
+}
+
+TEST(Joblog, AFifoIsRefusedWithoutBlocking) {
+    TempPath dir;
+    const std::string path = dir.file("jobs.tsv");
+    ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+    EXPECT_EQ(startup_error(path),
+              "the joblog " + path + " is not a regular file: Invalid argument");
+}
+
+// A header with a CRLF line end (a copy through Windows), and a header cut short by a crash on
+// the very first write, are still the joblog's own.
+TEST(Joblog, AHeaderWithCrlfOrCutShortIsAJoblog) {
+    TempPath dir;
+    const std::string crlf = dir.file("crlf.tsv");
+    std::string header = joblog::header();
+    header.insert(header.size() - 1, "\r");
+    write_file(crlf, header);
+    {
+        Joblog log(crlf);
+        log.append(finished(1, Status::ok, "a"));
+        log.flush();
+    }
+    EXPECT_EQ(contents(crlf), header + Joblog::joblog_line(finished(1, Status::ok, "a")));
+
+    const std::string cut = dir.file("cut.tsv");
+    write_file(cut, joblog::header().substr(0, 10));
+    { Joblog log(cut); }
+    EXPECT_EQ(contents(cut), joblog::header());
 }
 
 }  // namespace

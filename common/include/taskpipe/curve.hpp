@@ -55,6 +55,8 @@ std::string format_public_key_file(std::string_view public_key);
 CurveKeyPair parse_key_pair(std::string_view text, std::string_view origin);
 std::string parse_public_key(std::string_view text, std::string_view origin);
 
+// Key files must be regular files of at most 64 KiB; anything else (a FIFO, a device) is refused
+// at once, without blocking.
 // Read a secret key file, refusing one whose mode lets group or others in (mode & 077).
 CurveKeyPair load_key_pair(const std::string& path);
 // Read a public key file (a secret key file also holds a public key and is accepted).

@@ -38,8 +38,9 @@ struct CurveFiles {
 // The keys a program runs with.
 struct CurveKeys {
     CurveKeyPair own;
-    // Servers: the public keys allowed to connect, always including `own.public_key` (which is
-    // how a ventilator sharing the server key pair gets onto the sink's control socket).
+    // Servers: the public keys of --curve-allow, the workers. The program's own key is not
+    // among them: a server decides per socket whom it admits (zap_handler.hpp), and only the
+    // sink's control socket admits the server key pair, which the ventilator shares.
     std::vector<std::string> allowed;
     // Clients: the public key of the server(s) it connects to.
     std::string server_key;
@@ -53,11 +54,12 @@ void add_curve_options(boost::program_options::options_description& options, Cur
 void check_curve_options(const CurveFiles& files, CurveRoles roles);
 
 // Reads the key files; nullopt when CURVE is off. Throws StartupError when this libzmq has no
-// CURVE and KeyFileError for an unusable file.
+// CURVE, or when a program that is both server and client (the ventilator) is given a
+// --curve-server other than its own public key: the sink admits on its control socket only the
+// server key pair the two share. Throws KeyFileError for an unusable file.
 std::optional<CurveKeys> load_curve_keys(const CurveFiles& files, CurveRoles roles);
 
-// Socket options for a server socket called `name` (its ZAP domain and handshake monitor) and
-// for a client socket.
+// CURVE options for a server socket called `name` (its ZAP domain) and for a client socket.
 CurveSocketOptions curve_server_socket(const CurveKeys& keys, const std::string& name);
 CurveSocketOptions curve_client_socket(const CurveKeys& keys);
 

@@ -36,6 +36,7 @@ struct Parsed {
 
 // Parses argv with the given options and positionals, adding --help and --version. Returns
 // the help or version text in `early_output` when asked for; throws UsageError otherwise.
+// Once the log level is set, raises the open-file limit (open_files.hpp).
 std::string parse_command_line(
     int argc, const char* const argv[], const boost::program_options::options_description& options,
     const boost::program_options::positional_options_description& positional,

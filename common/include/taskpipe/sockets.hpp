@@ -29,11 +29,9 @@ struct CurveSocketOptions {
     std::string secret_key;
     std::string server_key;  // client only: the public key of the server it connects to
     // Server only: ZMQ_ZAP_DOMAIN, which names the socket in the requests the ZAP handler
-    // (zap_handler.hpp) answers; the handler must run before the socket is made.
+    // (zap_handler.hpp) answers, and so chooses the allow-list that applies; the handler must
+    // run before the socket is made.
     std::string zap_domain;
-    // Server only: where handshake failures are published (zmq_socket_monitor) for the ZAP
-    // handler to log; empty for none.
-    std::string monitor_endpoint;
 };
 
 struct SocketOptions {
@@ -48,7 +46,14 @@ struct SocketOptions {
     int reconnect_interval_ms = 100;
     int reconnect_interval_max_ms = 2000;
     bool tcp_keepalive = true;
+    // A connection that has not completed its ZMTP (and CURVE) handshake after this long is
+    // closed: an idle connection holds a file descriptor for no longer than this.
+    int handshake_timeout_ms = 5000;
     std::optional<CurveSocketOptions> curve;  // none: the NULL mechanism, no security
+    // Server sockets: the socket's name in log lines (tasks, results, control). When set, the
+    // accepts that fail for lack of file descriptors and, with CURVE, the handshakes that fail
+    // are published for ConnectionFailureLog (connection_failure_log.hpp).
+    std::string name;
 };
 
 zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type,
