@@ -41,6 +41,9 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         "seconds between progress log lines when stderr is not a terminal");
     add("show-failures", po::value(&show_failures)->default_value(show_failures),
         "failed tasks logged one by one with the end of their stderr");
+    add("serve", po::bool_switch(&o.serve),
+        "serve a service (ventilator --serve): write each task's recorded result, for ever; "
+        "SIGTERM stops it with status 0");
     add("ventilator-timeout",
         po::value(&ventilator_timeout_seconds)->default_value(ventilator_timeout_seconds),
         "give up (exit 4) after this many seconds without a word from the batch's ventilator; "
@@ -82,6 +85,14 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     }
     o.ventilator_timeout =
         std::chrono::milliseconds(static_cast<long>(ventilator_timeout_seconds * 1000.0));
+    if (o.serve) {
+        // A service's sink waits for its head for ever unless told otherwise.
+        if (values["ventilator-timeout"].defaulted()) o.ventilator_timeout = {};
+        if (o.keep_order) throw UsageError("-k needs a batch: a service's tasks never end");
+        if (!o.joblog.empty()) {
+            // allowed: one line per recorded result, as in a batch
+        }
+    }
     if (values.count("metrics")) o.metrics = parse_metrics_address(metrics);
     // Two binds to port * get two different ports; any other repeat would collide.
     if (o.bind == o.control && !o.bind.ends_with(":*")) {

@@ -36,6 +36,7 @@ struct SinkOptions {
     CurveFiles curve;    // --curve-*: off unless --curve-key is given
     std::string joblog;  // --joblog FILE: one line per finished task; empty: none
     std::optional<MetricsAddress> metrics;  // --metrics: no HTTP server unless given
+    bool serve = false;  // --serve: the sink of a service (ventilator --serve), for ever
 };
 
 // The sink is a CURVE server on both its sockets.

@@ -33,6 +33,10 @@ constexpr auto kWorkerSilence = std::chrono::seconds(5);
 constexpr auto kTakeoverSilence = std::chrono::seconds(3);
 // See Ventilator: a loop iteration this much longer than its poll timeout means a pause.
 constexpr auto kPauseThreshold = std::chrono::seconds(1);
+// What of a result an Outcome carries: the head keeps at most 512 KiB of stdout (--max-output),
+// and the control socket takes frames of at most 1 MiB.
+constexpr std::size_t kOutcomeOutputBytes = 512 * 1024;
+constexpr std::size_t kOutcomeErrorBytes = 64 * 1024;
 
 std::uint64_t random_instance() {
     std::random_device device;
@@ -191,6 +195,10 @@ void Sink::on_result(Result& r) {
         stats_.foreign();
         return;
     }
+    if (options_.serve) {
+        hold_for_the_head(r);
+        return;
+    }
     if (total_ && r.id > *total_) {
         count_malformed("results", "task id " + std::to_string(r.id) + " is beyond the batch");
         return;
@@ -209,6 +217,58 @@ void Sink::on_result(Result& r) {
         finish_task(r);
     }
     if (pending_ack_.ids.size() >= kMaxIdsPerMessage) flush_acks();
+}
+
+// A service's result: held until the head says whether it is the task's one recorded result
+// (Record). The first result for an id is held and reported to the head; a second one while the
+// first is held is dropped (the head would drop it too).
+void Sink::hold_for_the_head(Result& r) {
+    if (held_for_head_.contains(r.id)) {
+        stats_.result(r, /*first=*/false, unix_micros());
+        return;
+    }
+    const std::size_t size = sizeof(Result) + r.out.size() + r.err.size() + r.host.size() +
+                             (r.input ? r.input->size() : 0);
+    if (held_bytes_ + size > kEarlyBytesLimit) {
+        // The head sends the task again after its liveness timeout.
+        count_malformed("results", "more results held for the head than the sink keeps");
+        return;
+    }
+    held_bytes_ += size;
+    send_to_ventilator(outcome_of(r));
+    held_for_head_.emplace(r.id, std::move(r));
+}
+
+Outcome Sink::outcome_of(const Result& r) {
+    Outcome o{r.batch, r.id, r.attempt, r.status, r.exit_code,  r.signal,     {},
+              false,   {},   r.host,    r.pid,    r.started_us, r.duration_us};
+    // The control socket takes frames of at most 1 MiB: the head keeps less anyway.
+    o.out = r.out.substr(0, kOutcomeOutputBytes);
+    o.out_truncated = r.out_truncated || r.out.size() > kOutcomeOutputBytes;
+    o.err = r.err.substr(r.err.size() > kOutcomeErrorBytes ? r.err.size() - kOutcomeErrorBytes : 0);
+    return o;
+}
+
+// The head's verdict on the results held for it.
+void Sink::on_record(const Record& record) {
+    auto take = [&](std::uint64_t id) -> std::optional<Result> {
+        auto it = held_for_head_.find(id);
+        if (it == held_for_head_.end()) return std::nullopt;
+        Result r = std::move(it->second);
+        held_for_head_.erase(it);
+        held_bytes_ -= std::min(held_bytes_, sizeof(Result) + r.out.size() + r.err.size() +
+                                                 r.host.size() + (r.input ? r.input->size() : 0));
+        return r;
+    };
+    for (std::uint64_t id : record.ids) {
+        if (std::optional<Result> r = take(id)) {
+            stats_.result(*r, /*first=*/true, unix_micros());
+            finish_task(*r);
+        }
+    }
+    for (std::uint64_t id : record.drop) {
+        if (std::optional<Result> r = take(id)) stats_.result(*r, /*first=*/false, unix_micros());
+    }
 }
 
 // A task's final outcome (its first result, or lost): reported at once, written out once.
@@ -259,6 +319,16 @@ void Sink::advance_ordered_output() {
 
 void Sink::on_lost(const Lost& lost) {
     if (lost.batch != batch_ || lost.id == 0 || (total_ && lost.id > *total_)) return;
+    if (options_.serve) {  // the head recorded it: written once, not acknowledged
+        stats_.lost();
+        Result r;
+        r.batch = lost.batch;
+        r.id = lost.id;
+        r.attempt = lost.attempts;
+        r.status = Status::lost;
+        finish_task(r);
+        return;
+    }
     // Acknowledged like a result, so that the ventilator knows the sink has recorded it.
     pending_ack_.ids.push_back(lost.id);
     if (!done_.insert(lost.id)) return;
@@ -354,18 +424,36 @@ void Sink::on_hello(const std::string& peer, const std::string& from, const Hell
         count_malformed("control", "hello for batch 0 (batch ids are not 0)");
         return;
     }
-    const bool first = batch_ == 0;
-    if (!first && hello.batch != batch_) {
+    auto reject = [&](const std::string& reason) {
         const std::string saved = std::exchange(ventilator_, peer);
-        send_to_ventilator(Reject{hello.batch, "the sink is busy with another batch"});
+        send_to_ventilator(Reject{hello.batch, reason});
         ventilator_ = saved;
-        return;
+    };
+    if (hello.serve != options_.serve) {
+        return reject(options_.serve ? "this sink serves a service (sink --serve), not a batch"
+                                     : "this sink takes a batch; start it with --serve to serve "
+                                       "a service");
+    }
+    const bool silent = now - last_heard_from_ventilator_ >= kTakeoverSilence;
+    bool first = batch_ == 0;
+    if (!first && hello.batch != batch_) {
+        // A service's head restarted without its store: a new batch, once the old one is silent.
+        if (!options_.serve || !silent) {
+            return reject(options_.serve ? "this sink serves another service, which is connected"
+                                         : "the sink is busy with another batch");
+        }
+        log_warning("a new service (batch " + std::to_string(hello.batch) + ") replaces batch " +
+                    std::to_string(batch_) + ", which has been silent; " +
+                    std::to_string(held_for_head_.size()) + " results held for it are dropped");
+        held_for_head_.clear();
+        held_bytes_ = 0;
+        first = true;
     }
     if (!first && peer != ventilator_) {
         // The ventilator reconnected (it names this instance), or its old connection went
         // silent; anything else is a stranger who learnt the batch id.
         const bool known = hello.sink == instance_;
-        if (!known && now - last_heard_from_ventilator_ < kTakeoverSilence) {
+        if (!known && !silent) {
             refused_.count("refused a hello for the running batch" + from +
                            ": the batch's ventilator is connected");
             stats_.refused(refused_.total());
@@ -381,7 +469,9 @@ void Sink::on_hello(const std::string& peer, const std::string& from, const Hell
     last_heard_from_ventilator_ = now;
     send_to_ventilator(Welcome{batch_, live_capacity(),
                                options_.keep_order ? options_.reorder_window : 0, shows_input(),
-                               instance_});
+                               instance_, options_.serve});
+    // A service's head that restarted may not have recorded these: it says again which count.
+    for (const auto& [id, r] : held_for_head_) send_to_ventilator(outcome_of(r));
     if (!first) return;
     stats_.batch_started();
     if (hello.sink != 0) log_info("taking over a running batch (the sink was restarted?)");
@@ -461,8 +551,8 @@ void Sink::on_control(const std::string& peer, const std::string& from,
                        if (bye.batch == batch_) bye_ = true;
                    },
                    [](const Hello&) {},  // handled above
-                   [&](const Record&) {
-                       count_malformed("control", "a service's record: this is a batch");
+                   [&](const Record& record) {
+                       if (record.batch == batch_) on_record(record);
                    },
                },
                message);
@@ -583,6 +673,17 @@ std::string Sink::written_text() const {
 
 int Sink::interrupted() {
     flush_output();
+    if (options_.serve) {
+        abort(kExitOk, "the service's sink was stopped");
+        stats_.batch_finished();
+        progress_.finish();
+        log_summary();
+        write_stats_file(true);
+        log_info("stopped: " + std::to_string(written_) + " results written; " +
+                 std::to_string(held_for_head_.size()) +
+                 " held for the head are not (their tasks run again)");
+        return kExitOk;
+    }
     abort(kExitInterrupted, "the sink was interrupted");
     stats_.batch_finished();
     progress_.finish();

@@ -85,6 +85,9 @@ class Sink {
                   Clock::time_point now);
     void on_handover(const Handover& handover);
     void on_pending(const Pending& pending);
+    void hold_for_the_head(Result& result);
+    static Outcome outcome_of(const Result& result);
+    void on_record(const Record& record);
     void check_pause(Clock::time_point now, Clock::duration expected);
     void abort(ExitCode status, const std::string& reason);
     int interrupted();
@@ -124,6 +127,9 @@ class Sink {
     std::map<std::uint64_t, Result> held_;
     std::uint64_t next_out_ = 1;
     std::vector<Result> early_;  // results that came before the Hello
+    // A service's results, by id, until the head says which are the tasks' recorded ones.
+    std::map<std::uint64_t, Result> held_for_head_;
+    std::size_t held_bytes_ = 0;
     std::size_t early_bytes_ = 0;
     struct WorkerSeen {
         std::uint32_t capacity = 0;

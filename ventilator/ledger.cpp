@@ -62,7 +62,7 @@ void Ledger::sent(TimePoint now) {
 }
 
 bool Ledger::acknowledge(std::uint64_t id) {
-    acknowledged_.insert(id);
+    if (settings_.remember_acknowledged) acknowledged_.insert(id);
     return tasks_.erase(id) == 1;
 }
 

@@ -45,6 +45,9 @@ class Ledger {
         // the sink reported is out of date (a worker just died) released tasks do not bounce at
         // full speed.
         std::chrono::milliseconds release_delay{20};
+        // Keep the set of acknowledged ids (acknowledged()): a batch's reorder window and
+        // hand-over need it; a service, whose ids never end, does not.
+        bool remember_acknowledged = true;
     };
 
     explicit Ledger(Settings settings) : settings_(settings) {}

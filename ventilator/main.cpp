@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "options.hpp"
+#include "service.hpp"
 #include "taskpipe/program.hpp"
 #include "ventilator.hpp"
 
@@ -11,6 +12,10 @@ int main(int argc, char* argv[]) {
         if (!parsed.early_output.empty()) {
             std::cout << parsed.early_output;
             return static_cast<int>(taskpipe::kExitOk);
+        }
+        if (parsed.options.serve) {
+            taskpipe::Service service(parsed.options);
+            return service.run();
         }
         taskpipe::Ventilator ventilator(parsed.options);
         return ventilator.run();

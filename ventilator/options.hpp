@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "taskpipe/curve_options.hpp"
 #include "taskpipe/program.hpp"
@@ -24,6 +25,17 @@ struct VentilatorOptions {
     // --resume FILE / --resume-failed FILE: a joblog written by the sink; empty: run everything.
     std::string resume;
     bool resume_failed = false;  // skip only the tasks the joblog records ok
+
+    // Service mode (--serve): producers submit tasks on `listen` instead of an input.
+    bool serve = false;
+    std::string listen = "tcp://*:5560";
+    std::string store;        // --store FILE: SQLite; empty: in memory
+    bool store_fsync = true;  // --store-sync full (true) or normal
+    std::chrono::milliseconds keep_results{24LL * 3600 * 1000};
+    std::size_t max_queue = 1'000'000;
+    std::size_t max_output = 64 * 1024;
+    std::chrono::milliseconds drain_timeout{30000};
+    std::vector<std::string> curve_producers;  // --curve-producers FILE|DIR
 };
 
 // The ventilator is a CURVE server (its task socket) and a client (of the sink's control socket).

@@ -155,7 +155,8 @@ void ServiceDesk::submit(const Producer& from, const Submit& s, std::uint64_t no
                     }
                 }
                 pending_.submits.emplace_back(from, s.req);
-                pending_.replies.push_back({from, Accepted{s.req, task.id, false, now.state, batch()}});
+                pending_.replies.push_back(
+                    {from, Accepted{s.req, task.id, false, now.state, batch()}});
                 return;
             }
             case SubmitOutcome::Kind::conflict:
@@ -169,8 +170,7 @@ void ServiceDesk::submit(const Producer& from, const Submit& s, std::uint64_t no
     }
 }
 
-void ServiceDesk::query(const Producer& from, const Query& q, TimePoint now,
-                        std::uint64_t now_us) {
+void ServiceDesk::query(const Producer& from, const Query& q, TimePoint now, std::uint64_t now_us) {
     if (q.id == 0 && !q.key) {
         pending_.replies.push_back({from, error(q.req, "invalid", "give an id or a key")});
         return;
@@ -179,8 +179,8 @@ void ServiceDesk::query(const Producer& from, const Query& q, TimePoint now,
     try {
         if (q.id != 0) found = report_in_memory(q.id, now_us);
         if (!found) {
-            const std::optional<StoredTask> task = q.key ? store_.find_key(*q.key)
-                                                         : store_.find(q.id);
+            const std::optional<StoredTask> task =
+                q.key ? store_.find_key(*q.key) : store_.find(q.id);
             if (task) found = report(*task, now_us);
         }
     } catch (const StoreError& e) {
@@ -190,8 +190,7 @@ void ServiceDesk::query(const Producer& from, const Query& q, TimePoint now,
     TaskReport r = found ? std::move(*found) : report_unknown(q.key ? 0 : q.id);
     const bool waiting = r.state == "delayed" || r.state == "queued" || r.state == "running";
     if (waiting && q.wait_ms > 0 && waiter_count_ < settings_.max_waiters) {
-        const TimePoint until =
-            now + std::chrono::milliseconds(std::min(q.wait_ms, kMaxWaitMs));
+        const TimePoint until = now + std::chrono::milliseconds(std::min(q.wait_ms, kMaxWaitMs));
         waiters_[r.id].push_back({from, q.req, until});
         waiter_deadlines_.emplace(until, r.id);
         ++waiter_count_;
@@ -326,15 +325,16 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
                                [&](const auto& c) { return c.first == to && c.second == req; });
         };
         for (Reply& reply : group.replies) {
-            const std::uint64_t req =
-                std::visit([](const auto& m) -> std::uint64_t {
+            const std::uint64_t req = std::visit(
+                [](const auto& m) -> std::uint64_t {
                     if constexpr (requires { m.req; }) return m.req;
                     return 0;
-                }, reply.message);
+                },
+                reply.message);
             if (failed(reply.to, req)) {
                 ++refused_;
-                reply.message = error(req, "store", "the task store cannot be written: " +
-                                                         std::string(e.what()));
+                reply.message = error(req, "store",
+                                      "the task store cannot be written: " + std::string(e.what()));
             }
         }
         effects.replies = std::move(group.replies);
@@ -411,8 +411,7 @@ void ServiceDesk::sent(std::uint64_t id) {
     if (auto it = unfinished_.find(id); it != unfinished_.end()) ++it->second.attempts;
 }
 
-std::vector<ServiceDesk::Reply> ServiceDesk::expire_waiters(TimePoint now,
-                                                            std::uint64_t now_us) {
+std::vector<ServiceDesk::Reply> ServiceDesk::expire_waiters(TimePoint now, std::uint64_t now_us) {
     std::vector<Reply> replies;
     while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now) {
         const auto [until, id] = *waiter_deadlines_.begin();

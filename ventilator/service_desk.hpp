@@ -46,10 +46,10 @@ class ServiceDesk {
 
     struct Settings {
         std::chrono::milliseconds keep_results{std::chrono::hours(24)};
-        std::size_t max_queue = 1'000'000;     // unfinished tasks at most
-        std::size_t max_output = 64 * 1024;    // stdout kept per result
-        std::size_t max_waiters = 100'000;     // status queries waiting at once
-        std::size_t max_subscribers = 16;      // connections told when one task finishes
+        std::size_t max_queue = 1'000'000;   // unfinished tasks at most
+        std::size_t max_output = 64 * 1024;  // stdout kept per result
+        std::size_t max_waiters = 100'000;   // status queries waiting at once
+        std::size_t max_subscribers = 16;    // connections told when one task finishes
     };
 
     struct Reply {
@@ -58,7 +58,7 @@ class ServiceDesk {
     };
     struct Effects {
         std::vector<Reply> replies;
-        Record record;                       // for the sink: write ids, forget drop
+        Record record;                        // for the sink: write ids, forget drop
         std::vector<std::uint64_t> finished;  // no longer in flight: off the ledger
         std::vector<Lost> lost;               // for the sink to write (a service's lost tasks)
         std::optional<std::string> store_error;
@@ -124,7 +124,7 @@ class ServiceDesk {
     };
     // What happens once the group is committed.
     struct Pending {
-        std::vector<Reply> replies;                   // answers to send
+        std::vector<Reply> replies;                               // answers to send
         std::vector<std::pair<Producer, std::uint64_t>> submits;  // to answer `store` on failure
         std::vector<std::pair<Producer, std::uint64_t>> cancels;
         std::vector<std::pair<std::uint64_t, Unfinished>> created;  // new tasks
@@ -146,7 +146,7 @@ class ServiceDesk {
     TaskStore& store_;
     Settings settings_;
     std::unordered_map<std::uint64_t, Unfinished> unfinished_;
-    std::deque<std::uint64_t> ready_;                  // in order; may hold finished ids
+    std::deque<std::uint64_t> ready_;                      // in order; may hold finished ids
     std::multimap<std::uint64_t, std::uint64_t> delayed_;  // not_before_us -> id
     std::unordered_map<std::uint64_t, std::vector<Waiter>> waiters_;
     std::multimap<TimePoint, std::uint64_t> waiter_deadlines_;

@@ -1,9 +1,10 @@
 #include "ventilator.hpp"
 
 #include <algorithm>
-#include <random>
 #include <string>
 
+#include "head_sockets.hpp"
+#include "store.hpp"
 #include "taskpipe/joblog_format.hpp"
 #include "taskpipe/log.hpp"
 #include "taskpipe/message_io.hpp"
@@ -44,38 +45,6 @@ RecordedTasks load_recorded(const VentilatorOptions& options) {
     return recorded;
 }
 
-std::uint64_t random_batch_id() {
-    std::random_device device;
-    std::uint64_t id = 0;
-    while (id == 0) id = (std::uint64_t{device()} << 32) ^ device();
-    return id;
-}
-
-SocketOptions task_socket_options(const std::optional<CurveKeys>& curve,
-                                  std::chrono::milliseconds liveness_timeout) {
-    SocketOptions o;
-    if (curve) o.curve = curve_server_socket(*curve, "tasks");
-    o.name = "tasks";
-    o.linger_ms = 0;  // unsent tasks are in the ledger; nothing to wait for at exit
-    o.send_hwm = 1000;
-    // A worker that stopped answering ZMTP pings (stopped, cut off) must be disconnected
-    // before its tasks are re-sent, or PUSH may hand the re-sends to the same dead
-    // connection and count attempts against them: the ping timeout stays below the liveness
-    // timeout (at most 5 s, at least 200 ms).
-    const auto timeout = std::clamp<long>(liveness_timeout.count() * 4 / 5, 200, 5000);
-    o.heartbeat_timeout_ms = static_cast<int>(timeout);
-    o.heartbeat_interval_ms = static_cast<int>(std::max<long>(timeout / 4, 50));
-    return o;
-}
-
-SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
-    SocketOptions o;
-    if (curve) o.curve = curve_client_socket(*curve);
-    o.linger_ms = 1000;  // gives Bye time to leave; the sink does not depend on it
-    o.max_message_size = 1 << 20;
-    return o;
-}
-
 }  // namespace
 
 Ventilator::Ventilator(const VentilatorOptions& options)
@@ -91,8 +60,8 @@ Ventilator::Ventilator(const VentilatorOptions& options)
       input_(
           InputReader::open(options.input, options.null_separated ? '\0' : '\n', kMaxPayloadBytes)),
       recorded_(load_recorded(options)),
-      control_monitor_(context_, zmq::socket_type::pair),
-      batch_(random_batch_id()),
+      control_monitor_(watch_handshakes(context_, control_, "ventilator-control")),
+      batch_(new_batch_id()),
       ledger_({.liveness_timeout = options.liveness_timeout,
                .max_attempts = options.max_attempts,
                .window = options.window}),
@@ -104,25 +73,10 @@ Ventilator::Ventilator(const VentilatorOptions& options)
     }
     if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
     expected_ = input_.count_remaining().value_or(0);
-    watch_control_connection();
-}
-
-void Ventilator::watch_control_connection() {
-    const std::string address = "inproc://taskpipe-ventilator-control-monitor";
-    if (zmq_socket_monitor(control_.handle(), address.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED) !=
-        0) {
-        throw zmq::error_t();
-    }
-    control_monitor_.set(zmq::sockopt::linger, 0);
-    control_monitor_.connect(address);
 }
 
 void Ventilator::check_control_connection() {
-    zmq::message_t event;
-    while (control_monitor_.recv(event, zmq::recv_flags::dontwait)) {
-        (void)single_frame(control_monitor_, event);  // the second frame names the endpoint
-        session_.connected();
-    }
+    if (take_events(control_monitor_) > 0) session_.connected();
 }
 
 std::string Ventilator::task_endpoint() { return last_endpoint(tasks_); }

@@ -72,7 +72,6 @@ class Ventilator {
     void hand_over();
     void check_deadlines(Clock::time_point now);
     void check_pause(Clock::time_point now, Clock::duration expected);
-    void watch_control_connection();
     void check_control_connection();
     void send_progress(Clock::time_point now, bool now_or_never = false);
     std::string counts() const;

@@ -25,9 +25,12 @@ bool send_frame(zmq::socket_ref socket, std::string_view frame) {
         .has_value();
 }
 
-bool send_frame(zmq::socket_ref socket, std::string_view peer, std::string_view frame) {
+bool send_frame(zmq::socket_ref socket, std::string_view peer, std::string_view frame,
+                bool delimited) {
     zmq::message_t id(peer.data(), peer.size());
     if (!socket.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+    // A ROUTER sends the rest of a message whose routing id it took: these do not block.
+    if (delimited) (void)socket.send(zmq::message_t(), zmq::send_flags::sndmore);
     return socket.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait)
         .has_value();
 }
@@ -37,11 +40,15 @@ std::optional<Received<Message>> recv_any(zmq::socket_ref socket, Framing framin
     if (!socket.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
     Received<Message> received;
     bool well_formed = true;
-    if (framing == Framing::routed) {
+    if (framing != Framing::single) {
         received.peer = frame.to_string();
         well_formed = frame.more();
         // The rest of a message is already here.
         if (well_formed) (void)socket.recv(frame, zmq::recv_flags::none);
+        if (well_formed && framing == Framing::producer && frame.size() == 0 && frame.more()) {
+            received.delimited = true;  // a REQ socket's envelope
+            (void)socket.recv(frame, zmq::recv_flags::none);
+        }
         received.from = describe_sender(frame);
     }
     if (frame.more()) {
@@ -52,7 +59,7 @@ std::optional<Received<Message>> recv_any(zmq::socket_ref socket, Framing framin
         } while (rest.more());
     }
     if (!well_formed) {
-        received.error = framing == Framing::routed ? "expected one frame after the routing id"
+        received.error = framing != Framing::single ? "expected one frame after the routing id"
                                                     : "more than one frame";
         return received;
     }
