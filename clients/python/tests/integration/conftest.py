@@ -6,28 +6,10 @@ import tempfile
 
 import pytest
 
-from programs import HERE, SERVE_MISSING, Service
+from programs import HERE, Service, serve_hooks
 
-_skipped_for_serve = 0
-
-
-def pytest_collection_modifyitems(config, items):
-    if SERVE_MISSING:
-        mark = pytest.mark.skip(reason=SERVE_MISSING)
-        for item in items:
-            if str(item.fspath).startswith(HERE):
-                item.add_marker(mark)
-
-
-def pytest_runtest_logreport(report):
-    global _skipped_for_serve
-    if report.when == "setup" and report.skipped and SERVE_MISSING:
-        _skipped_for_serve += 1
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if SERVE_MISSING and exitstatus == 0 and session.testscollected == _skipped_for_serve:
-        session.exitstatus = 77
+(pytest_collection_modifyitems, pytest_runtest_logreport,
+ pytest_sessionfinish) = serve_hooks(HERE)
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ The binaries come from TASKPIPE_VENTILATOR, TASKPIPE_WORKER, TASKPIPE_SINK and T
 which the CTest registration (tests/python/CMakeLists.txt) sets from the build; run by hand,
 they default to build/ at the top of the repository.
 
-While the ventilator has no --serve (service mode not built yet) every test here is skipped,
-and a session of nothing but such skips exits 77, which CTest reports as "Skipped", not
-"Passed".
+While the ventilator has no --serve (service mode not built yet) the tests that need the
+programs are skipped, and the session exits 77, which CTest reports as "Skipped", not "Passed"
+(serve_hooks).
 """
 
 import os
@@ -191,3 +191,28 @@ class Service:
 
 
 SERVE_MISSING = _serve_missing()
+
+
+def serve_hooks(directory):
+    """The pytest hooks for a conftest.py: skip the tests under `directory` that use the
+    `service` fixture while the ventilator has no --serve, and end a session that skipped any
+    of them, and failed none, with status 77 (CTest: "Skipped", so it does not pass unseen)."""
+    skipped = 0
+
+    def pytest_collection_modifyitems(config, items):
+        if SERVE_MISSING:
+            mark = pytest.mark.skip(reason=SERVE_MISSING)
+            for item in items:
+                if str(item.fspath).startswith(directory) and "service" in item.fixturenames:
+                    item.add_marker(mark)
+
+    def pytest_runtest_logreport(report):
+        nonlocal skipped
+        if report.when == "setup" and report.skipped and SERVE_MISSING:
+            skipped += 1
+
+    def pytest_sessionfinish(session, exitstatus):
+        if SERVE_MISSING and exitstatus == 0 and skipped:
+            session.exitstatus = 77
+
+    return pytest_collection_modifyitems, pytest_runtest_logreport, pytest_sessionfinish
