@@ -1,6 +1,7 @@
 """One producer process of the comparison: submits tasks and waits for all their results.
 
-    producer.py SYSTEM KIND COUNT        SYSTEM: taskpipe, taskpipe-batch, celery, rq
+    producer.py SYSTEM KIND COUNT        SYSTEM: taskpipe (submit), taskpipe-many (submit_many),
+                                         taskpipe-batch, celery, rq
                                          KIND: noop (payload "x"); serial (the same, one task
                                          at a time: submit, wait, repeat); or thumbs (the file
                                          names come first on stdin, NUL-separated, one line)
@@ -39,7 +40,7 @@ def serially(payloads, run_one):
     return done, 0
 
 
-def taskpipe_producer(payloads, kind, notify_ready):
+def taskpipe_producer(payloads, kind, notify_ready, many=False):
     import taskpipe
     client = taskpipe.Client(os.environ["TASKPIPE_ENDPOINT"], timeout=60, connect_timeout=30)
     if not client.submit(b"warm-up").wait(60).ok:
@@ -48,11 +49,16 @@ def taskpipe_producer(payloads, kind, notify_ready):
     if kind == "serial":
         return serially(payloads, lambda p: client.submit(p).wait(60).raise_for_status())
     submitted, tasks = {}, []
-    for p in payloads:
+    if many:  # one call: every submit sent before the first answer is awaited
         t = now()
-        task = client.submit(p)
-        submitted[task.id] = t
-        tasks.append(task)
+        tasks = client.submit_many(payloads)
+        submitted = {task.id: t for task in tasks}
+    else:
+        for p in payloads:
+            t = now()
+            task = client.submit(p)
+            submitted[task.id] = t
+            tasks.append(task)
     done, failed = [], 0
     for task in client.as_completed(tasks, timeout=1800):
         done.append((submitted[task.id], now()))
@@ -193,8 +199,9 @@ def main():
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("producer: no go")
 
-    if system == "taskpipe":
-        done, failed = taskpipe_producer(payloads, kind, notify_ready)
+    if system in ("taskpipe", "taskpipe-many"):
+        done, failed = taskpipe_producer(payloads, kind, notify_ready,
+                                         many=system == "taskpipe-many")
     elif system == "taskpipe-batch":
         done, failed = batch_producer(payloads, notify_ready)
     elif system == "celery":

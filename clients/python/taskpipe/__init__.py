@@ -6,7 +6,8 @@ from .client import Client, Task
 from .curve import Curve, CurveError
 from .errors import (ClientClosed, Conflict, ConnectionLost, Draining, HeadUnavailable,
                      InvalidRequest, PayloadTooLarge, QueueFull, RequestFailed, RequestTimeout,
-                     StoreFailed, TaskFailed, TaskpipeError, UnknownTask, WaitTimeout)
+                     StoreFailed, SubmitManyFailed, TaskFailed, TaskpipeError, UnknownTask,
+                     WaitTimeout)
 from .result import Result
 
 __version__ = "0.1.0"
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncClient", "AsyncTask", "Client", "ClientClosed", "Conflict", "ConnectionLost", "Curve",
     "CurveError", "Draining", "HeadUnavailable", "InvalidRequest", "PayloadTooLarge",
-    "QueueFull", "RequestFailed", "RequestTimeout", "Result", "StoreFailed", "Task",
+    "QueueFull", "RequestFailed", "RequestTimeout", "Result", "StoreFailed",
+    "SubmitManyFailed", "Task",
     "TaskFailed", "TaskpipeError", "UnknownTask", "WaitTimeout",
 ]

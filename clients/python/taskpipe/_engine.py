@@ -60,12 +60,31 @@ _ENCODERS = {
 }
 
 
+class _Batch:
+    """The requests of one request_many: one future, resolved with a list once every
+    request has its answer or its error (exceptions in the list where they failed)."""
+
+    def __init__(self, size):
+        self.outcomes = [None] * size
+        self.left = size
+        self.future = concurrent.futures.Future()
+        self.future.set_running_or_notify_cancel()
+        if size == 0:
+            self.future.set_result([])
+
+    def settle(self, index, outcome):
+        self.outcomes[index] = outcome
+        self.left -= 1
+        if self.left == 0:
+            self.future.set_result(self.outcomes)
+
+
 class _Request:
     """One request from submission to its answer (or its failure)."""
     __slots__ = ("kind", "fields", "future", "deadline", "timeout", "retry", "req", "sent",
-                 "sent_epoch", "sent_at", "finished", "task")
+                 "sent_epoch", "sent_at", "finished", "task", "batch", "index")
 
-    def __init__(self, kind, fields, timeout, retry, task=None):
+    def __init__(self, kind, fields, timeout, retry, task=None, batch=None, index=0):
         self.kind = kind
         self.fields = fields
         self.timeout = timeout
@@ -78,7 +97,8 @@ class _Request:
         self.sent_at = None
         self.finished = False
         self.future = None
-        if kind != "poll":
+        self.batch, self.index = batch, index
+        if kind != "poll" and batch is None:
             self.future = concurrent.futures.Future()
             # The request is as good as on the wire: an awaiting coroutine that is cancelled
             # must not cancel the future under the I/O thread's feet.
@@ -88,11 +108,15 @@ class _Request:
         self.finished = True
         if self.future is not None:
             self.future.set_result(value)
+        elif self.batch is not None:
+            self.batch.settle(self.index, value)
 
     def fail(self, exc):
         self.finished = True
         if self.future is not None:
             self.future.set_exception(exc)
+        elif self.batch is not None:
+            self.batch.settle(self.index, exc)
 
 
 class TaskSlot:
@@ -234,6 +258,17 @@ class Engine:
         self._post(self._add, r)
         return r.future
 
+    def request_many(self, kind, fields_list, timeout, retry):
+        """Queues many requests at once, sent without waiting for each other's answers; returns
+        one Future of the list of their outcomes (a value, or an exception), in order."""
+        if self.closed:
+            raise errors.ClientClosed("the client is closed")
+        batch = _Batch(len(fields_list))
+        requests = [_Request(kind, fields, timeout, retry(fields), batch=batch, index=i)
+                    for i, fields in enumerate(fields_list)]
+        self._post(self._add_many, requests)
+        return batch.future
+
     def slot(self, task_id, key=None, state=None):
         """The one TaskSlot of this client for `task_id` (alive while a Task refers to it)."""
         with self._tasks_lock:
@@ -284,11 +319,14 @@ class Engine:
                 if self._want_out != out:
                     out = self._want_out
                     poller.modify(self._sock, zmq.POLLIN | (zmq.POLLOUT if out else 0))
-                poller.poll(self._loop_wait_ms())
-                self._drain_wake()
+                ready = dict(poller.poll(self._loop_wait_ms()))
+                if self._wake_r in ready:
+                    self._drain_wake()
                 self._run_commands()
-                self._read_answers()
-                self._read_monitor()
+                if ready.get(self._sock, 0) & zmq.POLLIN:
+                    self._read_answers()
+                if self._monitor in ready:
+                    self._read_monitor()
                 now = time.monotonic()
                 self._check_connect_deadline(now)
                 self._schedule_polls(now)
@@ -358,6 +396,9 @@ class Engine:
                 return
             if fn == self._add:
                 args[0].fail(exc)
+            elif fn == self._add_many:
+                for r in args[0]:
+                    r.fail(exc)
             elif fn == self._watch:
                 args[0].fail(exc)
 
@@ -369,6 +410,10 @@ class Engine:
             return
         self._outbox.append(r)
         heapq.heappush(self._deadlines, (r.deadline, next(self._seq), r))
+
+    def _add_many(self, requests):
+        for r in requests:
+            self._add(r)
 
     def _flush_outbox(self):
         while self._outbox and self._state == UP:

@@ -78,6 +78,12 @@ class AsyncClient:
     async def submit_json(self, value, key=None, delay=None, *, notify=True):
         return await self.submit(dumps_json(value), key, delay, notify=notify)
 
+    async def submit_many(self, payloads, keys=None, delay=None, *, notify=True):
+        future = self._sync._submit_many_future(payloads, keys, delay, notify)
+        outcomes = await _await(future, self.timeout)
+        return self._sync._many_tasks(
+            outcomes, lambda slot, key, created: AsyncTask(self, slot, key, created))
+
     async def status(self, id=None, *, key=None, wait=0):
         future, timeout = self._sync._status_future(id, key, wait)
         return await _await(future, timeout)

@@ -129,6 +129,15 @@ class Client:
         """submit() with `value` encoded as compact JSON, for handlers that read JSON."""
         return self.submit(dumps_json(value), key, delay, notify=notify)
 
+    def submit_many(self, payloads, keys=None, delay=None, *, notify=True):
+        """Submits every payload without waiting for one answer before sending the next, and
+        returns their Tasks in order once the head has answered them all: a bulk producer's
+        submit. `keys`: None, or one key (or None) per payload; `delay` applies to each. The
+        client's timeout covers the whole call. If any submission fails, raises
+        SubmitManyFailed after all have their answers (.tasks, .errors)."""
+        return self._many_tasks(self._call(
+            self._submit_many_future(payloads, keys, delay, notify), self.timeout))
+
     def status(self, id=None, *, key=None, wait=0):
         """The head's Result for a task, by id or by key. `wait`: if it has not finished, wait
         up to this many seconds (at most 600) for it to finish. The state may be `unknown`."""
@@ -205,6 +214,39 @@ class Client:
             "payload": payload, "key": key, "delay_ms": delay_ms,
             "not_before_us": not_before_us, "notify": bool(notify),
         }, self.timeout, retry=key is not None)
+
+    def _submit_many_future(self, payloads, keys, delay, notify):
+        self._check_process()
+        payloads = [as_payload(p) for p in payloads]
+        if keys is None:
+            keys = [None] * len(payloads)
+        else:
+            keys = list(keys)
+            if len(keys) != len(payloads):
+                raise ValueError(f"{len(keys)} keys for {len(payloads)} payloads")
+            for key in keys:
+                if key is not None:
+                    protocol.check_key(key)
+        delay_ms, not_before_us = delay_fields(delay)
+        return self._engine.request_many("submit", [
+            {"payload": p, "key": k, "delay_ms": delay_ms, "not_before_us": not_before_us,
+             "notify": bool(notify)} for p, k in zip(payloads, keys)
+        ], self.timeout, retry=lambda fields: fields["key"] is not None)
+
+    def _many_tasks(self, outcomes, task_class=None):
+        task_class = task_class or (lambda slot, key, created: Task(self, slot, key, created))
+        tasks, failures = [], []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                tasks.append(None)
+                failures.append(outcome)
+            else:
+                slot, created = outcome
+                tasks.append(task_class(slot, slot.key, created))
+                failures.append(None)
+        if any(f is not None for f in failures):
+            raise errors.SubmitManyFailed(tasks, failures)
+        return tasks
 
     def _status_future(self, task_id, key, wait):
         self._check_process()

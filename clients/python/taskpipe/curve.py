@@ -46,7 +46,8 @@ class Curve:
         socket.curve_secretkey = self.secret
 
     def __repr__(self):
-        return f"Curve(server_public={self.server_public.decode()!r}, public={self.public.decode()!r})"
+        return (f"Curve(server_public={self.server_public.decode()!r}, "
+                f"public={self.public.decode()!r})")
 
 
 def as_curve(curve):

@@ -14,6 +14,7 @@
     |   +-- Draining            draining: the head is shutting down
     +-- UnknownTask (also LookupError)           the head does not know the id (see the message)
     +-- TaskFailed                               Result.raise_for_status() on a task not `ok`
+    +-- SubmitManyFailed                         some of submit_many's tasks were not accepted
     +-- ClientClosed                             the client was closed
 """
 
@@ -115,6 +116,18 @@ class TaskFailed(TaskpipeError):
         super().__init__(f"task {result.id} {result.state} ({detail})"
                          + (f": {tail}" if tail else ""))
         self.result = result
+
+
+class SubmitManyFailed(TaskpipeError):
+    """submit_many could not submit every payload. `tasks[i]` is the Task of payload i, or
+    None; `errors[i]` is None, or the exception that submitting payload i raised."""
+
+    def __init__(self, tasks, errors):
+        failed = [e for e in errors if e is not None]
+        super().__init__(f"{len(failed)} of {len(tasks)} submissions failed; the first: "
+                         f"{failed[0]!r}")
+        self.tasks = tasks
+        self.errors = errors
 
 
 class ClientClosed(TaskpipeError):

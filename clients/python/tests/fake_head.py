@@ -168,10 +168,10 @@ class FakeHead:
             task.state = b
             return
         task.state = b
-        task.fields = {} if b == "cancelled" else {"status": b, "exit_code": 0 if b == "ok" else 1, "signal": None,
-                       "stdout": b"", "stdout_truncated": False, "stderr": b"",
-                       "worker": "fake:1", "started_us": 1, "duration_us": 1,
-                       "finished_us": int(time.time() * 1e6), **c}
+        task.fields = {} if b == "cancelled" else {
+            "status": b, "exit_code": 0 if b == "ok" else 1, "signal": None, "stdout": b"",
+            "stdout_truncated": False, "stderr": b"", "worker": "fake:1", "started_us": 1,
+            "duration_us": 1, "finished_us": int(time.time() * 1e6), **c}
         keep = []
         for entry in self._waiters:
             if entry[4] == a:

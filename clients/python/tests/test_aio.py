@@ -110,6 +110,16 @@ def test_many_concurrent_submits(head):
     run(main())
 
 
+def test_submit_many(head):
+    async def main():
+        async with taskpipe.AsyncClient(head.endpoint, timeout=5) as client:
+            tasks = await client.submit_many([b"a", b"b"], keys=["k1", "k2"])
+            assert all(isinstance(t, taskpipe.AsyncTask) for t in tasks)
+            head.finish(tasks[1].id, stdout=b"b!")
+            assert (await tasks[1].wait(5)).stdout == b"b!"
+    run(main())
+
+
 def test_a_head_restarted_while_a_coroutine_waits(head):
     async def main():
         async with taskpipe.AsyncClient(head.endpoint, timeout=2) as client:

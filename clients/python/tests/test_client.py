@@ -91,6 +91,35 @@ def test_bad_arguments_fail_before_anything_is_sent(head, client):
     assert len(head.requests("submit")) == 1
 
 
+# ---- submit_many ----
+
+def test_submit_many_sends_without_waiting_for_each_answer(head):
+    head.answer_delay = 0.4
+    with taskpipe.Client(head.endpoint, timeout=5) as client:
+        start = time.monotonic()
+        tasks = client.submit_many([f"p{i}" for i in range(20)])
+        took = time.monotonic() - start
+    assert [t.id for t in tasks] == list(range(1, 21))
+    assert [r["payload"] for r in head.requests("submit")] == [f"p{i}".encode()
+                                                                 for i in range(20)]
+    assert took < 3.0  # one answer delay, not twenty (8 s)
+
+
+def test_submit_many_with_keys_and_a_refused_payload(head, client):
+    head.error_for[b"bad"] = ("full", "the queue is full")
+    with pytest.raises(taskpipe.SubmitManyFailed) as info:
+        client.submit_many([b"a", b"bad", b"c"], keys=["ka", None, "kc"])
+    tasks, errors_ = info.value.tasks, info.value.errors
+    assert tasks[1] is None and isinstance(errors_[1], taskpipe.QueueFull)
+    assert errors_[0] is None and errors_[2] is None
+    assert (tasks[0].key, tasks[2].key) == ("ka", "kc")
+    head.finish(tasks[2].id, stdout=b"c done")
+    assert tasks[2].wait(5).stdout == b"c done"
+    with pytest.raises(ValueError, match="2 keys for 3 payloads"):
+        client.submit_many([b"a", b"b", b"c"], keys=["x", "y"])
+    assert client.submit_many([]) == []
+
+
 # ---- keys ----
 
 def test_a_duplicate_key_returns_the_first_task(head, client):
