@@ -192,6 +192,11 @@ def decode(frame: bytes) -> Message:
     if type(kind) is not str or kind not in _SCHEMAS:
         raise MalformedMessage(f"unknown type {kind!r:.40}")
     cls, schema = _SCHEMAS[kind]
+    if kind == "state" and fields.get("state") == UNKNOWN and fields.get("id", 0) == 0:
+        # A status by key that names no task has no id to give: the draft requires `id`
+        # (never 0), and this client reads an `unknown` answer without one, or with 0, as id 0.
+        fields["id"] = None
+        schema = {**schema, "id": (lambda v: 0 if v is None else _task_id(v), REQUIRED)}
     args = {}
     for name, (check, default) in schema.items():
         if name in fields:

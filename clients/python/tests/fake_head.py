@@ -206,7 +206,7 @@ class FakeHead:
                 heapq.heappush(self._waiters, (time.monotonic() + wait_ms / 1000,
                                                next(self._seq), conn, req, task_id))
             else:
-                self._answer(conn, self._state_msg("state", task, task_id or 0, req))
+                self._answer(conn, self._state_msg("state", task, task_id, req))
         elif kind == "cancel":
             task = self.tasks.get(msg["id"])
             if task is not None and task.state in ("queued", "delayed"):
@@ -237,7 +237,9 @@ class FakeHead:
                 "state": task.state}
 
     def _state_msg(self, type_, task, task_id, req):
-        msg = {"type": type_, "id": task_id or 1, "state": "unknown"}
+        msg = {"type": type_, "state": "unknown"}
+        if task_id:
+            msg["id"] = task_id
         if req is not None:
             msg["req"] = req
         if task is not None:

@@ -194,6 +194,11 @@ def test_status_of_an_id_never_issued_is_unknown(head, client):
     assert client.status(12345).state == "unknown"
 
 
+def test_status_of_a_key_never_used_is_unknown(head, client):
+    result = client.status(key="nobody")
+    assert result.state == "unknown" and result.id == 0
+
+
 def test_waiting_for_an_unknown_id_raises_unknown_task(head, client):
     error = raises_within(taskpipe.UnknownTask, 3, lambda: client.task(999).wait(5))
     assert error.task_id == 999 and "does not know task 999" in str(error)

@@ -60,6 +60,15 @@ def test_state_answer_and_str_for_bytes():
     assert not msg.pushed and msg.stdout == b"text" and msg.signal == 9 and msg.key == "k"
 
 
+def test_an_unknown_key_may_come_back_without_an_id():
+    assert decode(pack(type="state", req=1, state="unknown")).id == 0
+    assert decode(pack(type="state", req=1, id=0, state="unknown")).id == 0
+    with pytest.raises(MalformedMessage):
+        decode(pack(type="state", req=1, id=0, state="queued"))
+    with pytest.raises(MalformedMessage):
+        decode(pack(type="state", req=1, state="ok"))
+
+
 def test_error_with_and_without_id():
     assert decode(pack(type="error", req=1, code="conflict", message="m", id=4)) == \
         Error(req=1, code="conflict", message="m", id=4)
