@@ -28,6 +28,17 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
 now = time.monotonic
+# Seconds after "go" before a producer stops waiting and reports what it has (BENCH_DEADLINE).
+DEADLINE = float(os.environ.get("BENCH_DEADLINE", "1800"))
+_go = [None]
+
+
+def remaining():
+    return max(0.0, _go[0] + DEADLINE - now())
+
+
+class Incomplete(Exception):
+    """The deadline passed before every result came."""
 
 
 def serially(payloads, run_one):
@@ -60,9 +71,12 @@ def taskpipe_producer(payloads, kind, notify_ready, many=False):
             submitted[task.id] = t
             tasks.append(task)
     done, failed = [], 0
-    for task in client.as_completed(tasks, timeout=1800):
-        done.append((submitted[task.id], now()))
-        failed += not task.wait(0).ok
+    try:
+        for task in client.as_completed(tasks, timeout=remaining()):
+            done.append((submitted[task.id], now()))
+            failed += not task.wait(0).ok
+    except taskpipe.WaitTimeout:
+        raise Incomplete(done, failed) from None
     client.close()
     return done, failed
 
@@ -83,8 +97,12 @@ def celery_producer(payloads, kind, notify_ready):
         submitted[r.id] = t
         results.append(r)
     done = []
-    ResultSet(results).join_native(callback=lambda task_id, value: done.append(
-        (submitted[task_id], now())), timeout=1800, propagate=True)
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    try:
+        ResultSet(results).join_native(callback=lambda task_id, value: done.append(
+            (submitted[task_id], now())), timeout=remaining(), propagate=True)
+    except CeleryTimeout:
+        raise Incomplete(done, 0) from None
     return done, 0
 
 
@@ -111,15 +129,15 @@ def rq_producer(payloads, kind, notify_ready):
         source = p.decode()
         return queue.enqueue(jobs.thumbnail, source, source + ".thumb.jpg", result_ttl=3600)
 
-    def run_one(p):
-        job = enqueue(p)
+    def run_one(p, submit=enqueue):
+        job = submit(p)
         deadline = now() + 60
         while job.get_status(refresh=True) != "finished":
             if now() > deadline:
                 raise SystemExit(f"producer: RQ job {job.id} did not finish")
             time.sleep(0.0002)
 
-    run_one(b"warm-up")
+    run_one(b"warm-up", lambda p: queue.enqueue(jobs.noop, result_ttl=3600))
     notify_ready()
     if kind == "serial":
         return serially(payloads, run_one)
@@ -130,7 +148,6 @@ def rq_producer(payloads, kind, notify_ready):
     # RQ has no notification: poll the finished-jobs registry (a sorted set scored by expiry
     # time, so newer entries score higher) every millisecond, reading only what is new.
     done, seen, low = [], set(), "-inf"
-    deadline = now() + 1800
     while len(seen) < len(submitted):
         entries = conn.zrangebyscore(finished.key, low, "+inf", withscores=True)
         t = now()
@@ -142,8 +159,8 @@ def rq_producer(payloads, kind, notify_ready):
             low = score
         if failed_registry.count:
             raise SystemExit(f"producer: {failed_registry.count} RQ jobs failed")
-        if now() > deadline:
-            raise SystemExit("producer: RQ results did not all come")
+        if remaining() == 0:
+            raise Incomplete(done, 0)
         time.sleep(0.001)
     return done, 0
 
@@ -192,13 +209,25 @@ def main():
     if kind in ("noop", "serial"):
         payloads = [b"x"] * count
     else:
-        payloads = [line.encode() for line in sys.stdin.readline().split("\0") if line]
+        names = sys.stdin.readline().rstrip("\n")
+        payloads = [name.encode() for name in names.split("\0") if name]
 
     def notify_ready():
         print("ready", flush=True)
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("producer: no go")
+        _go[0] = now()
 
+    try:
+        done, failed = run(system, kind, payloads, notify_ready)
+        incomplete = False
+    except Incomplete as e:
+        (done, failed), incomplete = e.args, True
+    print(json.dumps({"done": done, "failed": failed, "incomplete": incomplete,
+                      "gave_up": now()}), flush=True)
+
+
+def run(system, kind, payloads, notify_ready):
     if system in ("taskpipe", "taskpipe-many"):
         done, failed = taskpipe_producer(payloads, kind, notify_ready,
                                          many=system == "taskpipe-many")
@@ -210,7 +239,7 @@ def main():
         done, failed = rq_producer(payloads, kind, notify_ready)
     else:
         raise SystemExit(f"producer: unknown system {system}")
-    print(json.dumps({"done": done, "failed": failed}), flush=True)
+    return done, failed
 
 
 if __name__ == "__main__":
