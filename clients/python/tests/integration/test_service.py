@@ -158,8 +158,11 @@ def test_head_restarted_with_its_store_keeps_keys(service):
         assert first.wait(30).ok
         s.head.stop()
         s.start_head()
-        again = client.submit(b"x", key="kept")  # reconnects by itself, within its timeout
+        # The client reconnects by itself (until then a submit fails at once).
+        wait_for(lambda: client.connection()[0] == "up", 20, "the client to reconnect")
+        again = client.submit(b"x", key="kept")
         assert again.id == first.id and not again.created
+        assert again.wait(10).stdout == b"x\n"
 
 
 def test_a_worker_killed_mid_task(service):
