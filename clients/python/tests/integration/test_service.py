@@ -157,6 +157,7 @@ def test_head_restarted_with_its_store_keeps_keys(service):
         first = client.submit(b"x", key="kept")
         assert first.wait(30).ok
         s.head.stop()
+        wait_for(lambda: client.connection()[0] == "down", 10, "the client to notice")
         s.start_head()
         # The client reconnects by itself (until then a submit fails at once).
         wait_for(lambda: client.connection()[0] == "up", 20, "the client to reconnect")
