@@ -99,6 +99,8 @@ class AsyncClient:
         _check_timeout(timeout)
         self._sync._check_open()
         tasks = _unique(tasks)
+        if any(t._client is not self._sync for t in tasks):
+            raise ValueError("as_completed() takes tasks of this client only")
         loop = asyncio.get_running_loop()
         finished = asyncio.Queue()
         deadline = None if timeout is None else time.monotonic() + timeout

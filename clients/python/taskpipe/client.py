@@ -162,6 +162,8 @@ class Client:
         self._check_process()
         self._check_open()
         tasks = _unique(tasks)
+        if any(t._client is not self for t in tasks):
+            raise ValueError("as_completed() takes tasks of this client only")
         deadline = None if timeout is None else time.monotonic() + timeout
         finished = queue.SimpleQueue()
         left = _by_slot(tasks)

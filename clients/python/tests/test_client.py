@@ -401,6 +401,13 @@ def test_as_completed_yields_in_finishing_order(head, client):
     assert seen == [str(i).encode() for i in order]
 
 
+def test_as_completed_refuses_another_clients_tasks(head, client):
+    with taskpipe.Client(head.endpoint) as other:
+        theirs = other.submit(b"a")
+        with pytest.raises(ValueError, match="this client only"):
+            list(client.as_completed([theirs], timeout=1))
+
+
 def test_as_completed_times_out_with_the_unfinished_count(head, client):
     tasks = [client.submit(str(i)) for i in range(3)]
     head.finish(tasks[1].id)
