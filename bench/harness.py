@@ -42,7 +42,8 @@ def wait_for(condition, timeout, what):
 class Proc:
     """One child process. `wait` reaps it with wait4, so its peak RSS (ru_maxrss) is known."""
 
-    def __init__(self, argv, stdin, stdout, stderr_path, name, measure_rss=False):
+    def __init__(self, argv, stdin, stdout, stderr_path, name, measure_rss=False, env=None,
+                 cwd=None):
         self.name = name
         self.argv = argv
         self.stderr_path = stderr_path
@@ -53,7 +54,8 @@ class Proc:
         if measure_rss:
             argv = [GNU_TIME, "-f", "%M", "-o", self.rss_path, *argv]
         with open(stderr_path, "wb") as err:
-            self.popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=err)
+            self.popen = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=err, env=env,
+                                          cwd=cwd)
         self.pid = self.popen.pid
         self.pidfd = os.pidfd_open(self.pid)
         self.returncode = None
@@ -136,9 +138,9 @@ class Procs:
         self.procs = []
 
     def start(self, name, argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-              measure_rss=False):
+              measure_rss=False, env=None, cwd=None):
         proc = Proc(argv, stdin, stdout, os.path.join(self.workdir, name + ".err"), name,
-                    measure_rss)
+                    measure_rss, env, cwd)
         self.procs.append(proc)
         return proc
 

@@ -7,7 +7,8 @@ packages="build-essential cmake git pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-program-options-dev nlohmann-json3-dev
   libsqlite3-dev
   libgtest-dev clang-format curl help2man man-db file
-  python3 python3-zmq python3-msgpack
+  python3 python3-zmq python3-msgpack python3-pytest
+  python3-django python3-aiosmtpd imagemagick
   iproute2 nftables procps"
 
 if [ "$(id -u)" -eq 0 ]; then
