@@ -548,7 +548,13 @@ void Sink::on_control(const std::string& peer, const std::string& from,
                        if (progress.batch == batch_) stats_.progress(progress);
                    },
                    [&](const Bye& bye) {
-                       if (bye.batch == batch_) bye_ = true;
+                       if (bye.batch != batch_) return;
+                       bye_ = true;
+                       // A service's head that stopped: the next one may take over at once.
+                       if (options_.serve) {
+                           last_heard_from_ventilator_ = Clock::time_point{};
+                           log_info("the service's head stopped; waiting for the next one");
+                       }
                    },
                    [](const Hello&) {},  // handled above
                    [&](const Record& record) {

@@ -137,6 +137,7 @@ void Service::handle_control(Clock::time_point now, std::uint64_t now_us) {
         std::visit(Overload{
                        [&](const Welcome& m) {
                            const auto welcomed = session_.welcome(m.sink, now);
+                           sink_refused_ = false;
                            ledger_.set_capacity(m.capacity);
                            echo_input_ = m.echo_input;
                            if (welcomed != SinkSession::Welcomed::again) {
@@ -144,7 +145,10 @@ void Service::handle_control(Clock::time_point now, std::uint64_t now_us) {
                            }
                        },
                        [&](const Reject& m) {
-                           throw StartupError("the sink refused the service: " + m.reason);
+                           // The sink may take us once the head before (a killed one) has been
+                           // silent a few seconds: keep saying hello.
+                           if (!sink_refused_) log_warning("the sink refused: " + m.reason);
+                           sink_refused_ = true;
                        },
                        [&](const Ack&) {
                            malformed_.count("dropped an ack: a service's sink sends outcomes");
@@ -338,6 +342,8 @@ int Service::run() {
         poll(items, std::chrono::ceil<std::chrono::milliseconds>(timeout));
     }
 
+    // The sink may take the next head of this service at once.
+    send_control(Bye{desk_.batch()});
     const std::size_t unfinished = desk_.queued() + desk_.delayed() + ledger_.size();
     log_info("stopped: " + std::to_string(desk_.accepted()) + " tasks accepted, " +
              std::to_string(ledger_.size()) + " still in flight, " + std::to_string(unfinished) +

@@ -81,6 +81,7 @@ class Service {
     bool echo_input_ = false;  // from the sink's Welcome
     Clock::time_point drain_deadline_;
     bool sink_silent_ = false;
+    bool sink_refused_ = false;  // the sink's last answer to Hello was a Reject
     Clock::time_point next_deadline_check_;
     Clock::time_point next_progress_;
     Clock::time_point next_expiry_;

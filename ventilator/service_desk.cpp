@@ -63,8 +63,9 @@ std::optional<TaskReport> ServiceDesk::report_in_memory(std::uint64_t id,
     const Unfinished& u = it->second;
     TaskReport r;
     r.id = id;
+    // Running once a worker may have it: handed to the ledger is not yet sent.
     r.state = where_name(u.where == Where::delayed && u.not_before_us > now_us,
-                         u.where == Where::running);
+                         u.where == Where::running && u.attempts > 0);
     r.key = u.key;
     r.submitted_us = u.submitted_us;
     r.attempts = u.attempts;

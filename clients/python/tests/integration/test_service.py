@@ -184,6 +184,7 @@ def test_a_worker_killed_mid_task(service):
 
 def test_asyncio_client(service):
     s = service().start(*ECHO)
+    s.client().close()  # the head listens: a client that finds nobody there fails at once
 
     async def main():
         async with taskpipe.AsyncClient(s.listen, timeout=10, connect_timeout=10) as client:
