@@ -8,6 +8,7 @@
 #include <chrono>
 #include <system_error>
 
+#include "builtin_job.hpp"
 #include "taskpipe/log.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
@@ -56,6 +57,10 @@ Worker::Worker(const WorkerOptions& options)
       results_(connect_socket(context_, zmq::socket_type::push, result_socket_options(curve_),
                               options.sink)) {
     capacity_ = 2 * options_.concurrency;
+    command_limits_.max_stdout = options_.max_output;
+    command_limits_.stderr_tail = options_.stderr_tail;
+    command_limits_.timeout = options_.timeout;
+    command_limits_.kill_grace = options_.kill_grace;
     if (const auto* b = std::get_if<BuiltinHandler>(&options_.handler)) {
         builtin_ = find_builtin(b->name);
         if (!builtin_) throw StartupError("unknown built-in '" + b->name + "'");
@@ -149,71 +154,61 @@ void Worker::update_capacity(Clock::time_point now) {
     }
 }
 
-Result Worker::make_result(const Running& running) const {
+Result Worker::make_result(const Held& held, Clock::time_point started,
+                           std::uint64_t started_us) const {
     Result r;
-    r.batch = running.held.task.batch;
-    r.id = running.held.task.id;
-    r.attempt = running.held.task.attempt;
+    r.batch = held.task.batch;
+    r.id = held.task.id;
+    r.attempt = held.task.attempt;
     r.host = host_;
     r.pid = pid_;
-    r.started_us = running.started_us;
-    r.sent_us = running.held.task.sent_us;
-    if (running.held.task.echo_input) r.input = running.held.task.payload;
+    r.started_us = started_us;
+    r.sent_us = held.task.sent_us;
+    if (held.task.echo_input) r.input = held.task.payload;
     r.duration_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - running.started)
-            .count());
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
     return r;
 }
 
-void Worker::start(Held held) {
-    auto running = std::make_unique<Running>();
-    running->held = std::move(held);
-    running->started = Clock::now();
-    running->started_us = unix_micros();
-    const std::string& payload = running->held.task.payload;
-    if (log_enabled(LogLevel::debug)) {
-        log_debug("task " + std::to_string(running->held.task.id) + " started (attempt " +
-                  std::to_string(running->held.task.attempt) + ")");
-    }
+std::unique_ptr<Job> Worker::make_job(std::string_view payload, Clock::time_point now) const {
+    return std::visit(
+        [&](const auto& handler) -> std::unique_ptr<Job> {
+            using H = std::decay_t<decltype(handler)>;
+            if constexpr (std::is_same_v<H, BuiltinHandler>) {
+                return std::make_unique<BuiltinJob>(*builtin_, payload, now);
+            } else {
+                return std::make_unique<CommandJob>(build_argv(handler, payload), command_limits_,
+                                                    now);
+            }
+        },
+        options_.handler);
+}
 
-    if (builtin_) {
-        BuiltinOutcome outcome = (*builtin_)(payload);
-        if (outcome.delay.count() > 0) {
-            running->due = running->started + outcome.delay;
-            running->outcome = std::move(outcome);
-            running_.push_back(std::move(running));
-            return;
-        }
-        Result result = make_result(*running);
-        result.status = outcome.status;
-        result.exit_code = outcome.exit_code;
-        result.out = std::move(outcome.out);
-        result.err = std::move(outcome.err);
-        complete(running->held, result);
+void Worker::start(Held held) {
+    Running running;
+    running.held = std::move(held);
+    running.started = Clock::now();
+    running.started_us = unix_micros();
+    const Task& task = running.held.task;
+    if (log_enabled(LogLevel::debug)) {
+        log_debug("task " + std::to_string(task.id) + " started (attempt " +
+                  std::to_string(task.attempt) + ")");
+    }
+    try {
+        running.job = make_job(task.payload, running.started);
+    } catch (const std::exception& e) {
+        JobOutcome outcome;
+        outcome.status = Status::error;
+        outcome.err = std::string(e.what()) + "\n";
+        complete(running, std::move(outcome));
         return;
     }
-
-    try {
-        std::vector<std::string> argv = std::visit(
-            [&](const auto& h) -> std::vector<std::string> {
-                using H = std::decay_t<decltype(h)>;
-                if constexpr (std::is_same_v<H, BuiltinHandler>) {
-                    return {};
-                } else {
-                    return build_argv(h, payload);
-                }
-            },
-            options_.handler);
-        running->child.emplace(argv, options_.max_output, options_.stderr_tail);
-        if (options_.timeout.count() > 0) running->deadline = running->started + options_.timeout;
-        running_.push_back(std::move(running));
-    } catch (const std::exception& e) {
-        Result result = make_result(*running);
-        result.status = Status::error;
-        result.exit_code.reset();
-        result.err = std::string(e.what()) + "\n";
-        complete(running->held, result);
+    // A job may be done at once (most built-ins).
+    if (auto outcome = running.job->step({}, running.started)) {
+        complete(running, std::move(*outcome));
+        return;
     }
+    running_.push_back(std::move(running));
 }
 
 void Worker::start_tasks() {
@@ -233,9 +228,20 @@ void Worker::start_tasks() {
     }
 }
 
+void Worker::complete(Running& running, JobOutcome outcome) {
+    Result result = make_result(running.held, running.started, running.started_us);
+    result.status = outcome.status;
+    result.exit_code = outcome.exit_code;
+    result.signal = outcome.signal;
+    result.out = std::move(outcome.out);
+    result.out_truncated = outcome.out_truncated;
+    result.err = std::move(outcome.err);
+    complete(running.held, result);
+}
+
 void Worker::complete(Held& held, Result& result) {
     const bool retryable = result.status == Status::failed || result.status == Status::timeout;
-    if (retryable && held.runs < options_.retries && !draining_) {
+    if (retryable && held.runs < options_.retries && phase_ == Phase::running) {
         const auto delay = std::min<std::chrono::milliseconds>(
             options_.retry_delay * (1LL << std::min(held.runs, 16u)), std::chrono::seconds(60));
         ++held.runs;
@@ -254,53 +260,6 @@ void Worker::complete(Held& held, Result& result) {
                   " after " + std::to_string(result.duration_us / 1000) + " ms");
     }
     send_result(result);
-}
-
-void Worker::enforce_time_limits(Clock::time_point now) {
-    for (const auto& r : running_) {
-        if (!r->child) continue;
-        if (!r->timed_out && now >= r->deadline) {
-            r->timed_out = true;
-            r->child->kill_group(SIGTERM);
-            r->kill_at = now + options_.kill_grace;
-        } else if (r->timed_out && now >= r->kill_at) {
-            r->child->kill_group(SIGKILL);
-            r->kill_at = Clock::time_point::max();
-        }
-    }
-}
-
-// Completes `running` if its result is ready; returns true when it did.
-bool Worker::try_finish(Running& r, bool exited, Clock::time_point now) {
-    if (r.child) {
-        if (!exited) return false;
-        ExitStatus status = r.child->finish(/*kill_leftovers=*/r.timed_out);
-        Result result = make_result(r);
-        result.exit_code = status.exit_code;
-        result.signal = status.signal;
-        if (r.timed_out) {
-            result.status = Status::timeout;
-        } else {
-            result.status = status.exit_code == 0 ? Status::ok : Status::failed;
-        }
-        result.out = std::move(r.child->out());
-        result.out_truncated = r.child->out_truncated();
-        result.err = r.child->err();
-        if (r.timed_out) {
-            result.err += "taskpipe: killed after the time limit of " +
-                          std::to_string(options_.timeout.count()) + " ms\n";
-        }
-        complete(r.held, result);
-        return true;
-    }
-    if (r.due > now) return false;
-    Result result = make_result(r);
-    result.status = r.outcome.status;
-    result.exit_code = r.outcome.exit_code;
-    result.out = std::move(r.outcome.out);
-    result.err = std::move(r.outcome.err);
-    complete(r.held, result);
-    return true;
 }
 
 void Worker::send_result(const Result& result) {
@@ -327,9 +286,10 @@ void Worker::send_heartbeat() {
     beat.host = host_;
     beat.pid = pid_;
     beat.concurrency = options_.concurrency;
-    beat.capacity = draining_ ? 0 : capacity_;
+    const bool draining = phase_ != Phase::running;
+    beat.capacity = draining ? 0 : capacity_;
     announced_capacity_ = beat.capacity;
-    beat.draining = draining_;
+    beat.draining = draining;
     bool sent = false;
     auto flush = [&] {
         const auto bytes = encoder_.encode(beat);
@@ -342,14 +302,25 @@ void Worker::send_heartbeat() {
         beat.tasks.push_back({t.batch, t.id});
         if (beat.tasks.size() == kMaxIdsPerMessage) flush();
     };
-    for (const auto& r : running_) add(r->held.task);
+    for (const Running& r : running_) add(r.held.task);
     for (const Held& h : queue_) add(h.task);
     for (const Held& h : waiting_) add(h.task);
     if (!beat.tasks.empty() || !sent) flush();
 }
 
+std::vector<TaskRef> Worker::running_tasks() const {
+    std::vector<TaskRef> refs;
+    refs.reserve(running_.size());
+    for (const Running& r : running_) refs.push_back({r.held.task.batch, r.held.task.id});
+    return refs;
+}
+
+void Worker::enter(Phase next) {
+    if (phase_ == Phase::running && next != Phase::running) begin_drain();
+    phase_ = next;
+}
+
 void Worker::begin_drain() {
-    draining_ = true;
     capacity_ = 0;    // whatever is still in the socket is released as it is taken
     receive_tasks();  // (tasks in flight after this come back through the liveness timeout)
     close_task_socket();
@@ -361,18 +332,13 @@ void Worker::begin_drain() {
     flush_releases();
     log_info("shutting down: finishing " + std::to_string(running_.size()) +
              " running tasks, handed back " + std::to_string(handed_back) + " queued");
+    phase_ = Phase::draining;
     send_heartbeat();  // tells the sink at once which tasks this worker still holds
 }
 
 Worker::Clock::time_point Worker::next_wake() const {
     Clock::time_point wake = std::min(next_heartbeat_, next_capacity_update_);
-    for (const auto& r : running_) {
-        if (!r->child) {
-            wake = std::min(wake, r->due);
-        } else {
-            wake = std::min(wake, r->timed_out ? r->kill_at : r->deadline);
-        }
-    }
+    for (const Running& r : running_) wake = std::min(wake, r.job->wake_at());
     for (const Held& h : waiting_) wake = std::min(wake, h.not_before);
     return wake;
 }
@@ -383,10 +349,12 @@ int Worker::run() {
     next_heartbeat_ = Clock::now();
     next_capacity_update_ = Clock::now() + kCapacityPeriod;
     std::vector<zmq::pollitem_t> items;
-    std::vector<bool> exited;
+    std::vector<std::size_t> watched;  // how many items each running job appended
 
     while (true) {
-        if (shutdown.requested() && !draining_) begin_drain();
+        const Phase next = next_phase(phase_, shutdown.requested(), running_.size());
+        if (next != phase_) enter(next);
+        if (phase_ == Phase::done) break;
         receive_tasks();
         start_tasks();
         flush_outbox();
@@ -396,44 +364,33 @@ int Worker::run() {
             send_heartbeat();
             next_heartbeat_ = now + options_.heartbeat_interval;
         }
-        if (draining_ && running_.empty()) break;
         reconnect_if_dropped();
 
         items.clear();
-        if (!draining_) items.push_back({nullptr, shutdown.fd(), ZMQ_POLLIN, 0});
+        if (phase_ == Phase::running) items.push_back({nullptr, shutdown.fd(), ZMQ_POLLIN, 0});
         // Always taken at once, so that the next heartbeat names every task held here.
         if (tasks_) items.push_back({tasks_->handle(), 0, ZMQ_POLLIN, 0});
         if (tasks_monitor_) items.push_back({tasks_monitor_->handle(), 0, ZMQ_POLLIN, 0});
         if (!outbox_.empty()) items.push_back({results_.handle(), 0, ZMQ_POLLOUT, 0});
-        const std::size_t first_child_item = items.size();
-        for (const auto& r : running_) {
-            if (!r->child) continue;
-            items.push_back({nullptr, r->child->stdout_fd(), ZMQ_POLLIN, 0});
-            items.push_back({nullptr, r->child->stderr_fd(), ZMQ_POLLIN, 0});
-            items.push_back({nullptr, r->child->exit_fd(), ZMQ_POLLIN, 0});
-        }
+        const std::size_t first_job_item = items.size();
+        watched.clear();
+        for (const Running& r : running_) watched.push_back(r.job->watch(items));
         const auto timeout = std::chrono::ceil<std::chrono::milliseconds>(
             std::max(Clock::duration::zero(), next_wake() - Clock::now()));
         poll(items, timeout);
 
-        // running_ has not changed since the items were built: child i is at item 3i.
-        exited.assign(running_.size(), false);
-        std::size_t item = first_child_item;
-        for (std::size_t i = 0; i < running_.size(); ++i) {
-            ChildProcess* child = running_[i]->child ? &*running_[i]->child : nullptr;
-            if (child == nullptr) continue;
-            constexpr short kReadable = ZMQ_POLLIN | ZMQ_POLLERR;
-            if (items[item].revents & kReadable) child->read_stdout();
-            if (items[item + 1].revents & kReadable) child->read_stderr();
-            exited[i] = (items[item + 2].revents & ZMQ_POLLIN) != 0;
-            item += 3;
-        }
+        // running_ has not changed since the items were built: job i's items follow job i-1's.
         now = Clock::now();
-        enforce_time_limits(now);
+        std::size_t item = first_job_item;
         std::size_t kept = 0;
         for (std::size_t i = 0; i < running_.size(); ++i) {
-            if (!try_finish(*running_[i], exited[i], now)) {
-                running_[kept++] = std::move(running_[i]);
+            const std::span<const zmq::pollitem_t> ready(items.data() + item, watched[i]);
+            item += watched[i];
+            if (auto outcome = running_[i].job->step(ready, now)) {
+                complete(running_[i], std::move(*outcome));
+            } else {
+                if (kept != i) running_[kept] = std::move(running_[i]);
+                ++kept;
             }
         }
         running_.resize(kept);

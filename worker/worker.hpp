@@ -7,9 +7,11 @@
 // and at least twice its concurrency. Tasks beyond that are released at once, through the
 // sink, for the ventilator to give to another worker: a slow worker does not hoard tasks that
 // fast workers could run.
-// On the first SIGINT/SIGTERM it takes no new task, releases the queued ones, finishes the
-// running ones, delivers their results and exits 0. A second signal
-// kills the running commands' process groups and exits at once.
+// Its phases (phase.hpp): running; on the first SIGINT/SIGTERM, draining (it takes no new
+// task, releases the queued ones, finishes the running ones and delivers their results); done
+// (it exits 0). A second signal kills the running commands' process groups and exits at once.
+// Each running task is a Job (job.hpp): the loop polls what the jobs watch, wakes at their
+// times and turns their outcomes into results.
 // Not thread-safe: one thread runs run().
 #pragma once
 
@@ -18,13 +20,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "builtin.hpp"
-#include "child_process.hpp"
+#include "command_job.hpp"
+#include "job.hpp"
 #include "options.hpp"
+#include "phase.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/malformed_log.hpp"
 
@@ -40,6 +45,10 @@ class Worker {
     // Runs until shut down by a signal; returns the exit status.
     int run();
 
+    // The tasks whose handler has started and has no result yet (the others it holds are
+    // queued, or waiting to be run again).
+    std::vector<TaskRef> running_tasks() const;
+
   private:
     // A task received and not yet answered, with the number of times it has already run here.
     struct Held {
@@ -48,17 +57,12 @@ class Worker {
         Clock::time_point not_before;  // for a re-run after a failure
     };
 
-    // A task that has started and has no result yet.
+    // A task whose handler has started and has no result yet.
     struct Running {
         Held held;
         Clock::time_point started;
         std::uint64_t started_us = 0;
-        std::optional<ChildProcess> child;  // for commands
-        BuiltinOutcome outcome;             // for a built-in whose result is delayed
-        Clock::time_point due;              // built-in: when the result is ready
-        Clock::time_point deadline = Clock::time_point::max();  // --timeout
-        Clock::time_point kill_at = Clock::time_point::max();   // SIGKILL after the grace
-        bool timed_out = false;
+        std::unique_ptr<Job> job;
     };
 
     void receive_tasks();
@@ -68,19 +72,21 @@ class Worker {
     void flush_releases();
     void start_tasks();
     void start(Held held);
-    void enforce_time_limits(Clock::time_point now);
-    bool try_finish(Running& running, bool exited, Clock::time_point now);
+    std::unique_ptr<Job> make_job(std::string_view payload, Clock::time_point now) const;
     void complete(Held& held, Result& result);
+    void complete(Running& running, JobOutcome outcome);
     void send_result(const Result& result);
     void flush_outbox();
     void send_heartbeat();
     void update_capacity(Clock::time_point now);
     std::size_t held() const { return queue_.size() + running_.size() + waiting_.size(); }
+    void enter(Phase next);
     void begin_drain();
     Clock::time_point next_wake() const;
-    Result make_result(const Running& running) const;
+    Result make_result(const Held& held, Clock::time_point started, std::uint64_t started_us) const;
 
     WorkerOptions options_;
+    CommandLimits command_limits_;
     std::optional<Builtin> builtin_;
     std::string host_;
     std::uint32_t pid_;
@@ -93,9 +99,10 @@ class Worker {
     zmq::socket_t results_;
     Encoder encoder_;
 
+    Phase phase_ = Phase::running;
     std::deque<Held> queue_;
     std::vector<Held> waiting_;  // failed, to be re-run after a delay
-    std::vector<std::unique_ptr<Running>> running_;
+    std::vector<Running> running_;
     std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
     Clock::time_point next_heartbeat_;
     std::uint32_t capacity_;                // tasks held at most
@@ -103,7 +110,6 @@ class Worker {
     Clock::time_point next_capacity_update_;
     std::uint64_t completed_at_last_update_ = 0;
     std::vector<TaskRef> releasing_;
-    bool draining_ = false;
 
     std::uint64_t completed_ = 0;
     std::uint64_t failed_ = 0;
