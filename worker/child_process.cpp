@@ -185,11 +185,12 @@ void ChildProcess::read_stdout() { drain(stdout_fd_, true); }
 void ChildProcess::read_stderr() { drain(stderr_fd_, false); }
 
 ExitStatus ChildProcess::finish(bool kill_leftovers) {
+    // Before reaping: until then the command's pid, which names the group, cannot be reused.
+    if (kill_leftovers) ::kill(-pid_, SIGKILL);
     int status = 0;
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     reaped_ = true;
-    if (kill_leftovers) ::kill(-pid_, SIGKILL);
     unregister_group(pid_);
     // Everything the command wrote is in the pipes now. A background grandchild may still
     // hold them open; what it writes later does not belong to this task.

@@ -61,6 +61,7 @@ Worker::Worker(const WorkerOptions& options)
     command_limits_.stderr_tail = options_.stderr_tail;
     command_limits_.timeout = options_.timeout;
     command_limits_.kill_grace = options_.kill_grace;
+    command_limits_.kill_leftovers = options_.kill_leftovers;
     if (const auto* b = std::get_if<BuiltinHandler>(&options_.handler)) {
         builtin_ = find_builtin(b->name);
         if (!builtin_) throw StartupError("unknown built-in '" + b->name + "'");

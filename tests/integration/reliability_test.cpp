@@ -453,6 +453,43 @@ TEST(Reliability, TimeoutKillsACommandThatIgnoresSigtermAndItsChildren) {
     EXPECT_FALSE(std::filesystem::exists(marker));
 }
 
+// Issue 10: "A task's background child outlives the task and the worker unless the task timed
+// out". README: the worker kills what is left of a task's process group when the task ends;
+// --keep-leftovers leaves it running. (Each test sleeps for a duration no other test uses, to
+// find its sleep in /proc when both run at once.)
+TEST(Reliability, ABackgroundChildDiesWithItsTask) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink();
+    Process& ventilator = pipeline.start_ventilator(Stdin::data("x\n"));
+    Process& worker =
+        pipeline.start_worker(worker_args({}, {"--shell", "sleep 41 & echo started"}));
+
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+    EXPECT_EQ(ventilator.wait_for_exit(deadline_in(5s)), 0) << ventilator.describe();
+    EXPECT_EQ(sink.stdout_text(), "started\n");
+    EXPECT_TRUE(wait_for([&] { return processes_mentioning("sleep 41 ", worker.pid()).empty(); },
+                         deadline_in(5s)))
+        << "the task's background sleep is still running";
+    EXPECT_TRUE(worker.running()) << "the worker went with it:\n" << worker.describe();
+}
+
+TEST(Reliability, KeepLeftoversLetsABackgroundChildOutliveItsTaskAndTheWorker) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink();
+    Process& ventilator = pipeline.start_ventilator(Stdin::data("x\n"));
+    Process& worker = pipeline.start_worker(
+        worker_args({"--keep-leftovers"}, {"--shell", "sleep 43 & echo started"}));
+
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+    EXPECT_EQ(ventilator.wait_for_exit(deadline_in(5s)), 0) << ventilator.describe();
+    EXPECT_EQ(sink.stdout_text(), "started\n");
+    worker.signal(SIGTERM);
+    EXPECT_EQ(worker.wait_for_exit(deadline_in(5s)), 0) << worker.describe();
+    const std::vector<pid_t> left = processes_mentioning("sleep 43 ");
+    EXPECT_EQ(left.size(), 1u) << "the background sleep did not outlive the worker";
+    for (const pid_t pid : left) ::kill(pid, SIGKILL);
+}
+
 TEST(Reliability, TimeoutStopsAPlainCommandWithinSeconds) {
     Pipeline pipeline;
     Process& sink = pipeline.start_sink({"--jsonl"});
