@@ -28,8 +28,16 @@ std::string host_name() {
     return name;
 }
 
+// How often a socket tries to connect while its peer is not there, with no back-off. A
+// worker is usually up before the batch's ventilator (and often before its sink): the first
+// task reaches it within about one interval (10 to 20 ms, libzmq adding up to one interval of
+// jitter) of the ventilator binding, not after libzmq's back-off of up to 2 s.
+constexpr int kReconnectMs = 10;
+
 SocketOptions task_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    o.reconnect_interval_ms = kReconnectMs;
+    o.reconnect_interval_max_ms = 0;
     if (curve) o.curve = curve_client_socket(*curve);
     o.linger_ms = 0;  // tasks not taken are the ventilator's to re-send
     o.receive_hwm = 1000;
@@ -39,6 +47,8 @@ SocketOptions task_socket_options(const std::optional<CurveKeys>& curve) {
 
 SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    o.reconnect_interval_ms = kReconnectMs;  // a new sink for each batch
+    o.reconnect_interval_max_ms = 0;
     if (curve) o.curve = curve_client_socket(*curve);
     // Bounds the exit. Results still queued at exit are not lost: the ventilator re-sends
     // their tasks.
