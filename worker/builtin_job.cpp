@@ -7,8 +7,7 @@ namespace taskpipe {
 BuiltinJob::BuiltinJob(Builtin builtin, std::string_view payload, Clock::time_point now)
     : outcome_(builtin(payload)), due_(now + outcome_.delay) {}
 
-std::optional<JobOutcome> BuiltinJob::step(std::span<const zmq::pollitem_t>,
-                                           Clock::time_point now) {
+std::optional<JobOutcome> BuiltinJob::step(std::span<const pollfd>, Clock::time_point now) {
     if (now < due_) return std::nullopt;
     JobOutcome outcome;
     outcome.status = outcome_.status;

@@ -12,10 +12,9 @@ class BuiltinJob final : public Job {
     // Runs `builtin` on `payload` now; the outcome is due at `now` plus the outcome's delay.
     BuiltinJob(Builtin builtin, std::string_view payload, Clock::time_point now);
 
-    std::size_t watch(std::vector<zmq::pollitem_t>&) const override { return 0; }
+    std::size_t watch(std::vector<pollfd>&) const override { return 0; }
     Clock::time_point wake_at() const override { return due_; }
-    std::optional<JobOutcome> step(std::span<const zmq::pollitem_t> ready,
-                                   Clock::time_point now) override;
+    std::optional<JobOutcome> step(std::span<const pollfd> ready, Clock::time_point now) override;
 
   private:
     BuiltinOutcome outcome_;

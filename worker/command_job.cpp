@@ -13,19 +13,18 @@ CommandJob::CommandJob(const std::vector<std::string>& argv, const CommandLimits
     if (limits_.timeout.count() > 0) deadline_ = now + limits_.timeout;
 }
 
-std::size_t CommandJob::watch(std::vector<zmq::pollitem_t>& items) const {
-    const std::size_t before = items.size();
+std::size_t CommandJob::watch(std::vector<pollfd>& fds) const {
+    const std::size_t before = fds.size();
     for (const int fd : {child_.stdout_fd(), child_.stderr_fd(), child_.exit_fd()}) {
-        if (fd >= 0) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
+        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
     }
-    return items.size() - before;
+    return fds.size() - before;
 }
 
-std::optional<JobOutcome> CommandJob::step(std::span<const zmq::pollitem_t> ready,
-                                           Clock::time_point now) {
+std::optional<JobOutcome> CommandJob::step(std::span<const pollfd> ready, Clock::time_point now) {
     bool exited = false;
-    for (const zmq::pollitem_t& item : ready) {
-        if ((item.revents & (ZMQ_POLLIN | ZMQ_POLLERR)) == 0) continue;
+    for (const pollfd& item : ready) {
+        if ((item.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
         if (item.fd == child_.exit_fd()) {
             exited = true;
         } else if (item.fd == child_.stdout_fd()) {

@@ -27,10 +27,9 @@ class CommandJob final : public Job {
     CommandJob(const std::vector<std::string>& argv, const CommandLimits& limits,
                Clock::time_point now);
 
-    std::size_t watch(std::vector<zmq::pollitem_t>& items) const override;
+    std::size_t watch(std::vector<pollfd>& fds) const override;
     Clock::time_point wake_at() const override { return timed_out_ ? kill_at_ : deadline_; }
-    std::optional<JobOutcome> step(std::span<const zmq::pollitem_t> ready,
-                                   Clock::time_point now) override;
+    std::optional<JobOutcome> step(std::span<const pollfd> ready, Clock::time_point now) override;
 
     pid_t pid() const { return child_.pid(); }
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include <zmq.hpp>
+#include <poll.h>
 
 #include "taskpipe/message.hpp"
 
@@ -40,17 +40,17 @@ class Job {
     Job(const Job&) = delete;
     Job& operator=(const Job&) = delete;
 
-    // Appends the descriptors to poll for reading to `items`; returns how many it appended.
-    virtual std::size_t watch(std::vector<zmq::pollitem_t>& items) const = 0;
+    // Appends the descriptors to poll for reading to `fds`; returns how many it appended.
+    virtual std::size_t watch(std::vector<pollfd>& fds) const = 0;
 
     // When step() must run even if none of its descriptors is ready (a time limit, a delayed
     // result); Clock::time_point::max() for never.
     virtual Clock::time_point wake_at() const = 0;
 
-    // Handles its descriptors' readiness (`ready`: the items watch() appended, in the same
+    // Handles its descriptors' readiness (`ready`: the entries watch() appended, in the same
     // order, with their revents; may be empty) and the time `now`. Returns the outcome once
     // the job is done; it is then called no more.
-    virtual std::optional<JobOutcome> step(std::span<const zmq::pollitem_t> ready,
+    virtual std::optional<JobOutcome> step(std::span<const pollfd> ready,
                                            Clock::time_point now) = 0;
 };
 

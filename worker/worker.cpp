@@ -1,10 +1,12 @@
 #include "worker.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <csignal>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <system_error>
 
@@ -94,6 +96,8 @@ void Worker::watch_task_connection() {
 void Worker::reconnect_if_dropped() {
     zmq::message_t event;
     bool dropped = false;
+    // Processes the commands that made its ZMQ_FD readable (see run()).
+    if (tasks_monitor_) (void)tasks_monitor_->get(zmq::sockopt::events);
     while (tasks_monitor_ && tasks_monitor_->recv(event, zmq::recv_flags::dontwait)) {
         (void)single_frame(*tasks_monitor_, event);  // the second frame names the endpoint
         dropped = true;
@@ -354,18 +358,30 @@ Worker::Clock::time_point Worker::next_wake() const {
     return wake;
 }
 
+bool Worker::must_wake_for_tasks() const {
+    return running_.size() < options_.concurrency || held() >= capacity_;
+}
+
+// The loop polls plain descriptors: its own, the jobs', and the ZMQ_FD of each ZeroMQ socket it
+// waits on. ZMQ_FD only says that libzmq has commands to process, and stays quiet while
+// unprocessed ones are pending, so before sleeping on a socket's ZMQ_FD the loop asks for its
+// ZMQ_EVENTS (which processes them), and it reads every socket it reads until EAGAIN. This is
+// what zmq_poll does, less its second pass over every socket after each wake-up.
 int Worker::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
     shutdown.set_immediate_exit_hook(kill_all_children);
     next_heartbeat_ = Clock::now();
     next_capacity_update_ = Clock::now() + kCapacityPeriod;
-    std::vector<zmq::pollitem_t> items;
-    std::vector<std::size_t> watched;  // how many items each running job appended
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> watched;  // how many entries each running job appended
+    const int results_fd = results_.get(zmq::sockopt::fd);
+    bool monitor_signalled = true;
 
     while (true) {
         const Phase next = next_phase(phase_, shutdown.requested(), running_.size());
         if (next != phase_) enter(next);
         if (phase_ == Phase::done) break;
+        if (monitor_signalled) reconnect_if_dropped();
         receive_tasks();
         start_tasks();
         flush_outbox();
@@ -375,27 +391,41 @@ int Worker::run() {
             send_heartbeat();
             next_heartbeat_ = now + options_.heartbeat_interval;
         }
-        reconnect_if_dropped();
 
-        items.clear();
-        if (phase_ == Phase::running) items.push_back({nullptr, shutdown.fd(), ZMQ_POLLIN, 0});
-        // Always taken at once, so that the next heartbeat names every task held here.
-        if (tasks_) items.push_back({tasks_->handle(), 0, ZMQ_POLLIN, 0});
-        if (tasks_monitor_) items.push_back({tasks_monitor_->handle(), 0, ZMQ_POLLIN, 0});
-        if (!outbox_.empty()) items.push_back({results_.handle(), 0, ZMQ_POLLOUT, 0});
-        const std::size_t first_job_item = items.size();
+        fds.clear();
+        bool ready_now = false;
+        if (phase_ == Phase::running) fds.push_back({shutdown.fd(), POLLIN, 0});
+        // A task that arrives while every slot is busy and the worker holds less than its
+        // capacity only joins the queue: it is taken at the next wake-up (a task ending, the
+        // heartbeat, which takes tasks before naming those it holds), one wake-up fewer per task.
+        if (tasks_ && must_wake_for_tasks()) {
+            ready_now |= (tasks_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+            fds.push_back({tasks_->get(zmq::sockopt::fd), POLLIN, 0});
+        }
+        const std::size_t monitor_item = fds.size();
+        if (tasks_monitor_) fds.push_back({tasks_monitor_->get(zmq::sockopt::fd), POLLIN, 0});
+        if (!outbox_.empty()) {
+            ready_now |= (results_.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+            fds.push_back({results_fd, POLLIN, 0});
+        }
+        const std::size_t first_job_item = fds.size();
         watched.clear();
-        for (const Running& r : running_) watched.push_back(r.job->watch(items));
-        const auto timeout = std::chrono::ceil<std::chrono::milliseconds>(
-            std::max(Clock::duration::zero(), next_wake() - Clock::now()));
-        poll(items, timeout);
+        for (const Running& r : running_) watched.push_back(r.job->watch(fds));
+        const auto timeout = ready_now ? std::chrono::milliseconds(0)
+                                       : std::chrono::ceil<std::chrono::milliseconds>(std::max(
+                                             Clock::duration::zero(), next_wake() - Clock::now()));
+        if (::poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) < 0) {
+            if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+            for (pollfd& p : fds) p.revents = 0;  // a signal: the loop looks at the flag
+        }
+        monitor_signalled = tasks_monitor_ && fds[monitor_item].revents != 0;
 
-        // running_ has not changed since the items were built: job i's items follow job i-1's.
+        // running_ has not changed since fds was built: job i's entries follow job i-1's.
         now = Clock::now();
         std::size_t item = first_job_item;
         std::size_t kept = 0;
         for (std::size_t i = 0; i < running_.size(); ++i) {
-            const std::span<const zmq::pollitem_t> ready(items.data() + item, watched[i]);
+            const std::span<const pollfd> ready(fds.data() + item, watched[i]);
             item += watched[i];
             if (auto outcome = running_[i].job->step(ready, now)) {
                 complete(running_[i], std::move(*outcome));

@@ -1,8 +1,10 @@
 // The worker: pulls tasks from the ventilator, runs up to `concurrency` of them at once, and
 // pushes each result to the sink, with a heartbeat that names every task it holds.
 //
-// It takes tasks off the socket as soon as they arrive, so that every task it has received is
-// named in its next heartbeat: the ventilator re-sends only tasks that no live worker holds.
+// It takes tasks off the socket at every wake-up of its loop, and at once when it has a free
+// slot or holds its capacity; the heartbeat takes them first, so that every task it has
+// received is named in its next heartbeat: the ventilator re-sends only tasks that no live
+// worker holds.
 // It holds at most `capacity` tasks (running and queued): about 100 ms of work at its own pace,
 // and at least twice its concurrency. Tasks beyond that are released at once, through the
 // sink, for the ventilator to give to another worker: a slow worker does not hoard tasks that
@@ -68,6 +70,9 @@ class Worker {
     void receive_tasks();
     void watch_task_connection();
     void reconnect_if_dropped();
+    // Whether a task arriving now needs the loop at once: to start it (a slot is free) or to
+    // release it (the worker holds its capacity).
+    bool must_wake_for_tasks() const;
     void close_task_socket();
     void flush_releases();
     void start_tasks();

@@ -4,6 +4,7 @@
 // Time is passed in, so the time limits are tested against a fake clock: `t0` plus whatever
 // the test says, while the commands themselves run for real.
 
+#include <poll.h>
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -43,11 +44,11 @@ template <typename Until>
 std::optional<JobOutcome> step_until(Job& job, Clock::time_point now, Until until) {
     const auto give_up = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < give_up) {
-        std::vector<zmq::pollitem_t> items;
-        const std::size_t n = job.watch(items);
-        EXPECT_EQ(n, items.size());
-        zmq::poll(items, 10ms);
-        if (auto outcome = job.step(items, now)) return outcome;
+        std::vector<pollfd> fds;
+        const std::size_t n = job.watch(fds);
+        EXPECT_EQ(n, fds.size());
+        ::poll(fds.data(), fds.size(), 10);
+        if (auto outcome = job.step(fds, now)) return outcome;
         if (until()) return std::nullopt;
     }
     ADD_FAILURE() << "the job did not finish within 10 s";
@@ -113,8 +114,8 @@ CommandLimits limits(std::chrono::milliseconds timeout = 0ms,
 
 TEST(BuiltinJob, AnImmediateOutcomeIsReadyAtTheStart) {
     BuiltinJob job(builtin("echo"), "hello", t0);
-    std::vector<zmq::pollitem_t> items;
-    EXPECT_EQ(job.watch(items), 0u);
+    std::vector<pollfd> fds;
+    EXPECT_EQ(job.watch(fds), 0u);
     EXPECT_EQ(job.wake_at(), t0);
     const auto outcome = job.step({}, t0);
     ASSERT_TRUE(outcome.has_value());
@@ -158,12 +159,11 @@ TEST(BuiltinJob, AnErrorHasNoExitCode) {
 
 TEST(CommandJob, WatchesStdoutStderrAndTheExitAndNeedsNoTimerWithoutATimeLimit) {
     CommandJob job(Argv{"sleep", "100"}, limits(), t0);
-    std::vector<zmq::pollitem_t> items;
-    EXPECT_EQ(job.watch(items), 3u);
-    for (const auto& item : items) {
-        EXPECT_EQ(item.socket, nullptr);
-        EXPECT_GE(item.fd, 0);
-        EXPECT_EQ(item.events, ZMQ_POLLIN);
+    std::vector<pollfd> fds;
+    EXPECT_EQ(job.watch(fds), 3u);
+    for (const pollfd& p : fds) {
+        EXPECT_GE(p.fd, 0);
+        EXPECT_EQ(p.events, POLLIN);
     }
     EXPECT_EQ(job.wake_at(), Clock::time_point::max());
     EXPECT_FALSE(job.step({}, t0 + 24h).has_value()) << "no time limit, yet it ended";
