@@ -163,12 +163,14 @@ class Procs:
 
 
 class Bins:
-    def __init__(self, build_dir):
+    def __init__(self, build_dir, need_limit=True):
+        self.build_dir = build_dir
         self.ventilator = os.path.join(build_dir, "ventilator", "ventilator")
         self.worker = os.path.join(build_dir, "worker", "worker")
         self.sink = os.path.join(build_dir, "sink", "sink")
         self.zmq_limit = os.path.join(build_dir, "bench", "zmq_limit")
-        for path in (self.ventilator, self.worker, self.sink, self.zmq_limit):
+        needed = [self.ventilator, self.worker, self.sink] + ([self.zmq_limit] if need_limit else [])
+        for path in needed:
             if not os.access(path, os.X_OK):
                 raise BenchError(f"{path} not found: build first")
 
