@@ -20,10 +20,6 @@ namespace taskpipe {
 
 namespace {
 
-// How often the capacity follows the completion rate: it is concurrency plus the tasks
-// completed in the last period (at least concurrency), i.e. about one period of work.
-constexpr auto kCapacityPeriod = std::chrono::milliseconds(100);
-
 std::string host_name() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0) return "unknown";
@@ -68,7 +64,7 @@ Worker::Worker(const WorkerOptions& options)
       curve_(load_curve_keys(options.curve, kWorkerCurveRoles)),
       results_(connect_socket(context_, zmq::socket_type::push, result_socket_options(curve_),
                               options.sink)) {
-    capacity_ = 2 * options_.concurrency;
+    capacity_ = pace_.value();
     command_limits_.max_stdout = options_.max_output;
     command_limits_.stderr_tail = options_.stderr_tail;
     command_limits_.timeout = options_.timeout;
@@ -137,6 +133,7 @@ void Worker::receive_tasks() {
             releasing_.push_back({task->batch, task->id});
             continue;
         }
+        if (held() == 0 && phase_ == Phase::running) pace_.busy(Clock::now());
         queue_.push_back(Held{std::move(*task), 0, {}});
     }
     flush_releases();
@@ -156,13 +153,8 @@ void Worker::flush_releases() {
 }
 
 void Worker::update_capacity(Clock::time_point now) {
-    if (now < next_capacity_update_) return;
-    const std::uint64_t recent = completed_ - completed_at_last_update_;
-    completed_at_last_update_ = completed_;
-    next_capacity_update_ = now + kCapacityPeriod;
-    const std::uint64_t target =
-        options_.concurrency + std::max<std::uint64_t>(options_.concurrency, recent);
-    capacity_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(target, 1'000'000));
+    if (phase_ != Phase::running || !pace_.update(now)) return;
+    capacity_ = pace_.value();
     // A large change is announced at once rather than at the next heartbeat.
     if (capacity_ > announced_capacity_ * 3 / 2 + 1 || capacity_ < announced_capacity_ * 2 / 3) {
         next_heartbeat_ = now;
@@ -269,6 +261,7 @@ void Worker::complete(Held& held, Result& result) {
         return;
     }
     ++completed_;
+    pace_.task_completed();
     if (result.status != Status::ok) ++failed_;
     if (log_enabled(LogLevel::debug)) {
         log_debug("task " + std::to_string(held.task.id) + " " + to_string(result.status) +
@@ -352,7 +345,7 @@ void Worker::begin_drain() {
 }
 
 Worker::Clock::time_point Worker::next_wake() const {
-    Clock::time_point wake = std::min(next_heartbeat_, next_capacity_update_);
+    Clock::time_point wake = std::min(next_heartbeat_, pace_.next_update());
     for (const Running& r : running_) wake = std::min(wake, r.job->wake_at());
     for (const Held& h : waiting_) wake = std::min(wake, h.not_before);
     return wake;
@@ -371,7 +364,6 @@ int Worker::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
     shutdown.set_immediate_exit_hook(kill_all_children);
     next_heartbeat_ = Clock::now();
-    next_capacity_update_ = Clock::now() + kCapacityPeriod;
     std::vector<pollfd> fds;
     std::vector<std::size_t> watched;  // how many entries each running job appended
     const int results_fd = results_.get(zmq::sockopt::fd);

@@ -28,6 +28,7 @@
 #include <zmq.hpp>
 
 #include "builtin.hpp"
+#include "capacity.hpp"
 #include "command_job.hpp"
 #include "job.hpp"
 #include "options.hpp"
@@ -110,10 +111,9 @@ class Worker {
     std::vector<Running> running_;
     std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
     Clock::time_point next_heartbeat_;
-    std::uint32_t capacity_;                // tasks held at most
+    std::uint32_t capacity_;                // tasks held at most: pace_'s, 0 when draining
     std::uint32_t announced_capacity_ = 0;  // as last sent in a heartbeat
-    Clock::time_point next_capacity_update_;
-    std::uint64_t completed_at_last_update_ = 0;
+    Capacity pace_{options_.concurrency, Clock::now()};
     std::vector<TaskRef> releasing_;
 
     std::uint64_t completed_ = 0;
