@@ -10,10 +10,18 @@ Capacity::Capacity(unsigned concurrency, Clock::time_point now)
       period_start_(now),
       next_update_(now + kPeriod) {}
 
+void Capacity::idle(Clock::time_point now) {
+    if (!idle_since_) idle_since_ = now;
+}
+
 void Capacity::busy(Clock::time_point now) {
+    const bool batch_starts = !ever_busy_ || (idle_since_ && now - *idle_since_ >= kPeriod);
+    ever_busy_ = true;
+    idle_since_.reset();
+    if (!batch_starts) return;
     completed_ = 0;
     period_start_ = now;
-    next_update_ = std::min(next_update_, now + kFirstPeriod);
+    next_update_ = now + kFirstPeriod;
 }
 
 bool Capacity::update(Clock::time_point now) {

@@ -3,13 +3,15 @@
 // would hold beyond that go back to the ventilator for faster workers (worker.hpp).
 //
 // The pace is measured over periods of 100 ms. When the worker starts holding tasks after
-// holding none (a batch starts), the first period is 20 ms, scaled to 100 ms, so that a batch
-// does not run its first 100 ms at twice the concurrency while the ventilator learns what the
-// worker can take. Time is passed in (tests use a fake clock). Not thread-safe.
+// holding none for at least a period (a batch starts), the first period is 20 ms, scaled to
+// 100 ms, so that a batch does not run its first 100 ms at twice the concurrency while the
+// ventilator learns what the worker can take. (Shorter gaps, one task at a time at low load,
+// change nothing.) Time is passed in (tests use a fake clock). Not thread-safe.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 namespace taskpipe {
 
@@ -27,8 +29,10 @@ class Capacity {
     // One task completed (its result sent).
     void task_completed() { ++completed_; }
 
-    // The worker, which held no task, holds one again at `now`: the pace is measured afresh,
-    // first over kFirstPeriod.
+    // The worker holds no task at `now` (it may say so again; the first time counts).
+    void idle(Clock::time_point now);
+    // The worker holds a task again at `now`. After at least kPeriod idle (or at the first
+    // task of all), the pace is measured afresh, first over kFirstPeriod.
     void busy(Clock::time_point now);
 
     // At or after next_update(): recomputes the value from the period that ends at `now` and
@@ -41,6 +45,8 @@ class Capacity {
     std::uint64_t completed_ = 0;  // in the current period
     Clock::time_point period_start_;
     Clock::time_point next_update_;
+    bool ever_busy_ = false;
+    std::optional<Clock::time_point> idle_since_;  // none: busy, or never busy yet
 };
 
 }  // namespace taskpipe

@@ -427,6 +427,7 @@ int Worker::run() {
             }
         }
         running_.resize(kept);
+        if (held() == 0) pace_.idle(now);
     }
     flush_outbox();
     log_info("stopped after " + std::to_string(completed_) + " tasks (" + std::to_string(failed_) +

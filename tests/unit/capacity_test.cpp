@@ -63,31 +63,50 @@ TEST(Capacity, ALateUpdateIsScaledToAPeriod) {
     EXPECT_EQ(capacity.value(), 52u);
 }
 
-// "the first period is 20 ms, scaled to 100 ms": a batch that starts 90 ms into a period gets
-// its capacity 20 ms later, not 100 ms later.
+// "the first period is 20 ms, scaled to 100 ms": a batch that starts 30 ms into a period gets
+// its capacity 20 ms later, not 70 ms later.
 TEST(Capacity, ABatchsFirstPeriodIsTwentyMilliseconds) {
     Capacity capacity(2, t0);
-    capacity.busy(t0 + 90ms);
-    EXPECT_EQ(capacity.next_update(), t0 + 100ms) << "an earlier update is kept";
-    Capacity idle(2, t0);
-    ASSERT_TRUE(idle.update(t0 + 100ms));
-    idle.busy(t0 + 130ms);
-    EXPECT_EQ(idle.next_update(), t0 + 150ms);
-    complete(idle, 10);
-    EXPECT_FALSE(idle.update(t0 + 149ms));
-    ASSERT_TRUE(idle.update(t0 + 150ms));
-    EXPECT_EQ(idle.value(), 2u + 50u) << "10 tasks in 20 ms is 50 in 100 ms";
-    EXPECT_EQ(idle.next_update(), t0 + 250ms);
+    capacity.busy(t0 + 30ms);
+    EXPECT_EQ(capacity.next_update(), t0 + 50ms);
+    complete(capacity, 10);
+    EXPECT_FALSE(capacity.update(t0 + 49ms));
+    ASSERT_TRUE(capacity.update(t0 + 50ms));
+    EXPECT_EQ(capacity.value(), 2u + 50u) << "10 tasks in 20 ms is 50 in 100 ms";
+    EXPECT_EQ(capacity.next_update(), t0 + 150ms);
 }
 
-// What was completed before the worker went idle does not count towards the new batch's pace.
-TEST(Capacity, BusyStartsTheCountAfresh) {
+// "after at least a period idle": the next batch is measured afresh, over 20 ms, and what was
+// completed before it does not count towards its pace.
+TEST(Capacity, ABatchAfterAPeriodIdleStartsAfresh) {
     Capacity capacity(2, t0);
+    capacity.busy(t0);
+    ASSERT_TRUE(capacity.update(t0 + 20ms));
     complete(capacity, 500);
-    capacity.busy(t0 + 50ms);
+    capacity.idle(t0 + 30ms);
+    capacity.idle(t0 + 100ms);  // only the first idle() counts
+    capacity.busy(t0 + 130ms);
+    EXPECT_EQ(capacity.next_update(), t0 + 150ms);
     complete(capacity, 4);
-    ASSERT_TRUE(capacity.update(t0 + 70ms));
+    ASSERT_TRUE(capacity.update(t0 + 150ms));
     EXPECT_EQ(capacity.value(), 2u + 20u);
+}
+
+// "Shorter gaps, one task at a time at low load, change nothing": no 20 ms update for every
+// task of a trickle.
+TEST(Capacity, AShortGapIsNotANewBatch) {
+    Capacity capacity(2, t0);
+    capacity.busy(t0);
+    ASSERT_TRUE(capacity.update(t0 + 20ms));
+    ASSERT_EQ(capacity.next_update(), t0 + 120ms);
+    for (auto at = t0 + 30ms; at < t0 + 120ms; at += 10ms) {
+        capacity.task_completed();
+        capacity.idle(at + 1ms);
+        capacity.busy(at + 10ms);
+        EXPECT_EQ(capacity.next_update(), t0 + 120ms);
+    }
+    ASSERT_TRUE(capacity.update(t0 + 120ms));
+    EXPECT_EQ(capacity.value(), 2u + 9u);
 }
 
 TEST(Capacity, IsBounded) {
