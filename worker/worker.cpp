@@ -20,6 +20,11 @@ namespace taskpipe {
 
 namespace {
 
+// Results wait up to this long while other tasks run, so that a busy worker hands them to the
+// sink in groups: one wake-up of ZeroMQ's I/O threads, of the sink and of the ventilator for
+// several tasks. A result is sent at once when nothing else runs.
+constexpr auto kResultBatch = std::chrono::milliseconds(5);
+
 std::string host_name() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0) return "unknown";
@@ -271,22 +276,25 @@ void Worker::complete(Held& held, Result& result) {
 }
 
 void Worker::send_result(const Result& result) {
-    const auto bytes = encoder_.encode(result);
-    if (outbox_.empty() &&
-        results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
-        return;
-    }
-    outbox_.emplace_back(bytes);
+    if (outbox_.empty()) first_unsent_ = Clock::now();
+    outbox_.emplace_back(encoder_.encode(result));
 }
 
-void Worker::flush_outbox() {
+void Worker::flush_outbox(bool now_or_never) {
+    if (outbox_.empty()) return;
+    if (!now_or_never && !sink_full_ && !running_.empty() && phase_ == Phase::running &&
+        Clock::now() - first_unsent_ < kResultBatch) {
+        return;
+    }
     while (!outbox_.empty()) {
         const std::string& bytes = outbox_.front();
         if (!results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+            sink_full_ = true;
             return;
         }
         outbox_.pop_front();
     }
+    sink_full_ = false;
 }
 
 void Worker::send_heartbeat() {
@@ -348,6 +356,7 @@ Worker::Clock::time_point Worker::next_wake() const {
     Clock::time_point wake = std::min(next_heartbeat_, pace_.next_update());
     for (const Running& r : running_) wake = std::min(wake, r.job->wake_at());
     for (const Held& h : waiting_) wake = std::min(wake, h.not_before);
+    if (!outbox_.empty() && !sink_full_) wake = std::min(wake, first_unsent_ + kResultBatch);
     return wake;
 }
 
@@ -396,7 +405,7 @@ int Worker::run() {
         }
         const std::size_t monitor_item = fds.size();
         if (tasks_monitor_) fds.push_back({tasks_monitor_->get(zmq::sockopt::fd), POLLIN, 0});
-        if (!outbox_.empty()) {
+        if (sink_full_) {
             ready_now |= (results_.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
             fds.push_back({results_fd, POLLIN, 0});
         }
@@ -429,7 +438,7 @@ int Worker::run() {
         running_.resize(kept);
         if (held() == 0) pace_.idle(now);
     }
-    flush_outbox();
+    flush_outbox(true);
     log_info("stopped after " + std::to_string(completed_) + " tasks (" + std::to_string(failed_) +
              " not ok)" +
              (outbox_.empty() ? ""

@@ -82,7 +82,9 @@ class Worker {
     void complete(Held& held, Result& result);
     void complete(Running& running, JobOutcome outcome);
     void send_result(const Result& result);
-    void flush_outbox();
+    // Sends the results waiting in outbox_ if they have waited kResultBatch, or nothing else
+    // runs, or `now_or_never`; keeps what the sink socket does not take.
+    void flush_outbox(bool now_or_never = false);
     void send_heartbeat();
     void update_capacity(Clock::time_point now);
     std::size_t held() const { return queue_.size() + running_.size() + waiting_.size(); }
@@ -109,7 +111,9 @@ class Worker {
     std::deque<Held> queue_;
     std::vector<Held> waiting_;  // failed, to be re-run after a delay
     std::vector<Running> running_;
-    std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
+    std::deque<std::string> outbox_;  // encoded results not handed to the sink socket yet
+    Clock::time_point first_unsent_;  // when the oldest of them was made
+    bool sink_full_ = false;          // the sink socket refused the last one
     Clock::time_point next_heartbeat_;
     std::uint32_t capacity_;                // tasks held at most: pace_'s, 0 when draining
     std::uint32_t announced_capacity_ = 0;  // as last sent in a heartbeat
