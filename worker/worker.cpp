@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <system_error>
 
 #include "builtin_job.hpp"
@@ -88,32 +90,46 @@ Worker::Worker(const WorkerOptions& options)
 
 void Worker::watch_task_connection() {
     const std::string address = "inproc://taskpipe-worker-tasks-monitor";
-    if (zmq_socket_monitor(tasks_->handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
+    const int events = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED;
+    if (zmq_socket_monitor(tasks_->handle(), address.c_str(), events) != 0) {
         throw zmq::error_t();
     }
     tasks_monitor_.emplace(context_, zmq::socket_type::pair);
     tasks_monitor_->set(zmq::sockopt::linger, 0);
+    // Read once a heartbeat; libzmq must never wait on it (tries come every kReconnectMs while
+    // the ventilator is away).
+    tasks_monitor_->set(zmq::sockopt::rcvhwm, 0);
     tasks_monitor_->connect(address);
 }
 
-void Worker::reconnect_if_dropped() {
+// libzmq connects again by itself after a connection error, reporting each try, but not after
+// a protocol error such as a frame over ZMQ_MAXMSGSIZE (libzmq #4196): that session just ends.
+// A drop followed by a whole heartbeat interval of silence is that case, and the worker then
+// connects again itself. Doing so while libzmq also is would tear down the connection libzmq
+// has just made, and the tasks already in it.
+void Worker::reconnect_if_abandoned(Clock::time_point now) {
+    if (!tasks_monitor_ || !tasks_) return;
     zmq::message_t event;
-    bool dropped = false;
-    // Processes the commands that made its ZMQ_FD readable (see run()).
-    if (tasks_monitor_) (void)tasks_monitor_->get(zmq::sockopt::events);
-    while (tasks_monitor_ && tasks_monitor_->recv(event, zmq::recv_flags::dontwait)) {
+    while (tasks_monitor_->recv(event, zmq::recv_flags::dontwait)) {
+        std::uint16_t id = 0;
+        if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
         (void)single_frame(*tasks_monitor_, event);  // the second frame names the endpoint
-        dropped = true;
+        if (id == ZMQ_EVENT_DISCONNECTED) {
+            dropped_at_ = now;
+        } else {
+            dropped_at_.reset();
+        }
     }
-    if (!dropped || !tasks_) return;
+    if (!dropped_at_ || now - *dropped_at_ < options_.heartbeat_interval) return;
+    dropped_at_.reset();
     try {
         tasks_->disconnect(options_.ventilator);
     } catch (const zmq::error_t&) {
         // Already gone: libzmq ended the session itself.
     }
     tasks_->connect(options_.ventilator);
-    // Also what every worker sees when a batch ends and its ventilator exits: not a warning.
-    log_info("the connection to the ventilator dropped; connecting again");
+    log_info(
+        "the connection to the ventilator was dropped and not taken up again; connecting again");
 }
 
 void Worker::close_task_socket() {
@@ -372,19 +388,18 @@ int Worker::run() {
     std::vector<pollfd> fds;
     std::vector<std::size_t> watched;  // how many entries each running job appended
     const int results_fd = results_.get(zmq::sockopt::fd);
-    bool monitor_signalled = true;
 
     while (true) {
         const Phase next = next_phase(phase_, shutdown.requested(), running_.size());
         if (next != phase_) enter(next);
         if (phase_ == Phase::done) break;
-        if (monitor_signalled) reconnect_if_dropped();
         receive_tasks();
         start_tasks();
         flush_outbox();
         auto now = Clock::now();
         update_capacity(now);
         if (now >= next_heartbeat_) {
+            reconnect_if_abandoned(now);
             send_heartbeat();
             next_heartbeat_ = now + options_.heartbeat_interval;
         }
@@ -399,8 +414,6 @@ int Worker::run() {
             ready_now |= (tasks_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
             fds.push_back({tasks_->get(zmq::sockopt::fd), POLLIN, 0});
         }
-        const std::size_t monitor_item = fds.size();
-        if (tasks_monitor_) fds.push_back({tasks_monitor_->get(zmq::sockopt::fd), POLLIN, 0});
         if (sink_full_) {
             ready_now |= (results_.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
             fds.push_back({results_fd, POLLIN, 0});
@@ -415,7 +428,6 @@ int Worker::run() {
             if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
             for (pollfd& p : fds) p.revents = 0;  // a signal: the loop looks at the flag
         }
-        monitor_signalled = tasks_monitor_ && fds[monitor_item].revents != 0;
 
         // running_ has not changed since fds was built: job i's entries follow job i-1's.
         now = Clock::now();

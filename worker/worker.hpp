@@ -66,7 +66,7 @@ class Worker {
 
     void receive_tasks();
     void watch_task_connection();
-    void reconnect_if_dropped();
+    void reconnect_if_abandoned(Clock::time_point now);
     // Whether a task arriving now needs the loop at once: to start it (a slot is free) or to
     // release it (the worker holds its capacity).
     bool must_wake_for_tasks() const;
@@ -97,9 +97,9 @@ class Worker {
     zmq::context_t context_{1};
     std::optional<CurveKeys> curve_;      // none: no security
     std::optional<zmq::socket_t> tasks_;  // closed when draining
-    // Disconnect events of tasks_. libzmq does not reconnect after a protocol error (a frame
-    // over ZMQ_MAXMSGSIZE, say), so the worker connects again itself on every disconnect.
+    // Connection events of tasks_: see reconnect_if_abandoned().
     std::optional<zmq::socket_t> tasks_monitor_;
+    std::optional<Clock::time_point> dropped_at_;  // the last event was a drop, seen then
     zmq::socket_t results_;
     Encoder encoder_;
 
