@@ -565,7 +565,9 @@ def render(data):
              f"{m['redis-server']}, taskpipe {m['taskpipe']}."]
     if "explore" in data:
         lines += ["", "Celery configurations tried (one run each, 1 and 4 producers; a run "
-                  "gives up 120 s after it starts, and then counts the results it had):", "",
+                  "gives up 120 s after it starts, and then counts the results it had)"
+                  + (f", in an earlier run on {data['explored']}" if "explored" in data else "")
+                  + ":", "",
                   "| Celery configuration | tasks/s, 1 producer | tasks/s, 4 producers | "
                   "p99, 1 producer |", "|---|---|---|---|"]
         for config, rates in data["explore"].items():
@@ -622,6 +624,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="noop,serial,thumbs")
     parser.add_argument("--explore", action="store_true")
+    parser.add_argument("--explored", metavar="JSON", help="take the Celery configurations "
+                        "tried, and the best, from an earlier run's --json instead of --explore")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--celery", default=CELERY_BEST, choices=list(CELERY_CONFIGS))
@@ -644,6 +648,11 @@ def main():
         if args.explore:
             found, best = explore(bins, workdir, args.tasks)
             data["explore"] = {c: {str(k): v for k, v in r.items()} for c, r in found.items()}
+        elif args.explored:
+            with open(args.explored) as f:
+                earlier = json.load(f)
+            data["explore"], best = earlier["explore"], earlier["celery_best"]
+            data["explored"] = earlier["date"]
         data["celery_best"] = best
         if "noop" in only:
             data["noop"] = run_noop(bins, workdir, args.runs, args.tasks, best)
