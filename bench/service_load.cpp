@@ -79,7 +79,7 @@ struct Options {
     std::exit(2);
 }
 
-Options parse(int argc, char** argv) {
+Options parse_options(int argc, char** argv) {
     Options o;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -139,6 +139,8 @@ taskpipe::SocketOptions producer_socket_options() {
     return o;
 }
 
+// One producer: its own connection, its share of the tasks, what it heard. Used by one thread
+// at a time (warm_up, then run); the context must outlive it.
 class Producer {
   public:
     Producer(zmq::context_t& context, const Options& o, std::size_t tasks, double rate)
@@ -160,11 +162,16 @@ class Producer {
             taskpipe::poll(items, std::chrono::milliseconds(100));
             while (auto received = taskpipe::recv_message<ToProducer>(socket_)) {
                 if (!received->message) continue;
-                if (const auto* error = std::get_if<Error>(&*received->message)) {
-                    throw std::runtime_error("the warm-up task was refused: " + error->code + ": " +
-                                             error->message);
-                }
-                done = done || std::holds_alternative<Done>(*received->message);
+                std::visit(taskpipe::Overload{
+                               [&](const Error& e) {
+                                   throw std::runtime_error("the warm-up task was refused: " +
+                                                            e.code + ": " + e.message);
+                               },
+                               [&](const Done&) { done = true; },
+                               [](const Accepted&) {},
+                               [](const State&) {},
+                           },
+                           *received->message);
             }
         }
     }
@@ -385,7 +392,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
     try {
-        return run(parse(argc, argv));
+        return run(parse_options(argc, argv));
     } catch (const std::exception& e) {
         std::cerr << "service_load: " << e.what() << "\n";
         return 2;
