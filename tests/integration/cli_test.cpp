@@ -32,8 +32,8 @@ Output taskpipe(const std::vector<std::string>& args) {
     return {status.value_or(-1), process.stdout_text(), process.stderr_text()};
 }
 
-const std::vector<std::string> kCommands = {"run",  "ventilator", "worker",
-                                            "sink", "hosts",      "keygen"};
+const std::vector<std::string> kCommands = {"run",    "ventilator", "worker", "sink",
+                                            "submit", "hosts",      "keygen"};
 
 TEST(Cli, HelpCommandAndDashDashHelpAgreeForEveryCommand) {
     for (const std::string& command : kCommands) {
