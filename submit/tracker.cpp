@@ -80,12 +80,22 @@ Tracker::Entry* Tracker::find(std::uint64_t number) {
     return &tasks_[number - first_number_];
 }
 
-void Tracker::ask(Entry& entry) {
+void Tracker::expect_answer(std::uint64_t req, Request request) {
+    request.due = answers_due_.emplace(request.sent_at + request.wait + settings_.patience, req);
+    requests_.emplace(req, request);
+}
+
+void Tracker::forget_request(std::unordered_map<std::uint64_t, Request>::iterator it) {
+    answers_due_.erase(it->second.due);
+    requests_.erase(it);
+}
+
+void Tracker::ask(Entry& entry, TimePoint now) {
     const std::uint64_t req = next_req();
     entry.phase = Phase::asked;
     entry.req = req;
     ++asked_;
-    requests_[req] = Request{entry.task.number, false};
+    expect_answer(req, Request{entry.task.number, false, false, now, Clock::duration(0), {}});
     const Task& t = entry.task;
     switch (t.ask) {
         case Ask::submit:
@@ -108,7 +118,7 @@ void Tracker::poll(Entry& entry, TimePoint now) {
     entry.poll_req = req;
     entry.poll_at.reset();
     ++polls_outstanding_;
-    requests_[req] = Request{entry.task.number, true, false, now, wait};
+    expect_answer(req, Request{entry.task.number, true, false, now, wait, {}});
     const Task& t = entry.task;
     outbox_.push_back(
         {req, Query{req, t.id, t.id == 0 ? t.key : std::nullopt, milliseconds(wait)}});
@@ -120,7 +130,7 @@ void Tracker::pump(TimePoint now) {
         const std::uint64_t number = *to_ask_.begin();
         to_ask_.erase(to_ask_.begin());
         if (Entry* entry = find(number); entry != nullptr && entry->phase == Phase::queued) {
-            ask(*entry);
+            ask(*entry, now);
         }
     }
     while (!polls_due_.empty() && polls_due_.begin()->first <= now &&
@@ -178,6 +188,8 @@ void Tracker::give_up_all(const std::string& reason) {
     outbox_.clear();
     to_ask_.clear();
     polls_due_.clear();
+    requests_.clear();
+    answers_due_.clear();
 }
 
 void Tracker::stop(const std::string& reason) { give_up_all(reason); }
@@ -216,6 +228,7 @@ void Tracker::disconnected(TimePoint now, const std::string& reason) {
         to_ask_.insert(entry->task.number);
     }
     requests_.clear();
+    answers_due_.clear();
     polls_outstanding_ = 0;
 }
 
@@ -231,6 +244,14 @@ void Tracker::tick(TimePoint now) {
             std::to_string(
                 std::chrono::duration_cast<std::chrono::seconds>(settings_.patience).count()) +
             " s");
+        return;
+    }
+    if (connected_ && !answers_due_.empty() && now >= answers_due_.begin()->first) {
+        give_up_all(
+            "the head did not answer a request within " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(settings_.patience).count()) +
+            " s (is it stopped, or overloaded?)");
         return;
     }
     pump(now);
@@ -347,7 +368,7 @@ void Tracker::received(ToProducer message, TimePoint now) {
         return;
     }
     const Request request = it->second;
-    requests_.erase(it);
+    forget_request(it);
     Entry* entry = find(request.number);
     if (request.poll) {
         --polls_outstanding_;
@@ -367,6 +388,7 @@ std::optional<Tracker::TimePoint> Tracker::next_wakeup() const {
         earlier(polls_due_.begin()->first);
     }
     if (!connected_ && down_since_) earlier(*down_since_ + settings_.patience);
+    if (connected_ && !answers_due_.empty()) earlier(answers_due_.begin()->first);
     return next;
 }
 

@@ -11,7 +11,9 @@
 // `push_grace` for one it was (should a push be lost), and again after every reconnection.
 // While the connection is down nothing is sent; when it comes back, the requests that are safe
 // to repeat (status, cancel, a submit with a key) are sent again. A submit without a key that
-// was sent and not answered gives up: the head may or may not have taken it.
+// was sent and not answered gives up: the head may or may not have taken it. A head that is
+// connected but does not answer (stopped, hung) is given up on as one that is away: a request
+// unanswered for `patience` (a long poll: its wait, then `patience`) ends the command.
 #pragma once
 
 #include <chrono>
@@ -45,7 +47,8 @@ class Tracker {
         Clock::duration push_grace = std::chrono::seconds(2);
         Clock::duration long_poll = std::chrono::seconds(30);  // a poll's wait_ms
         Clock::duration poll_backoff = std::chrono::seconds(1);
-        Clock::duration patience = std::chrono::seconds(30);  // the head away at most this long
+        // The head away, or a request unanswered, at most this long.
+        Clock::duration patience = std::chrono::seconds(30);
     };
 
     enum class Ask { submit, status, cancel };
@@ -79,7 +82,7 @@ class Tracker {
     void disconnected(TimePoint now, const std::string& reason);
 
     void received(ToProducer message, TimePoint now);
-    // Polls that are due, the deadline, the patience with a head that is away.
+    // Polls that are due, the deadline, the patience with a head that is away or silent.
     void tick(TimePoint now);
     // Every unfinished task gives up, for `reason` (interrupted); nothing more is sent.
     void stop(const std::string& reason);
@@ -121,6 +124,7 @@ class Tracker {
         bool sent = false;
         TimePoint sent_at{};
         Clock::duration wait{};
+        std::multimap<TimePoint, std::uint64_t>::iterator due;  // in answers_due_
     };
     struct Outgoing {
         std::uint64_t req;
@@ -130,7 +134,9 @@ class Tracker {
     std::uint64_t add(Task task, Phase phase);
     Entry* find(std::uint64_t number);
     void pump(TimePoint now);
-    void ask(Entry& entry);
+    void ask(Entry& entry, TimePoint now);
+    void expect_answer(std::uint64_t req, Request request);
+    void forget_request(std::unordered_map<std::uint64_t, Request>::iterator it);
     void poll(Entry& entry, TimePoint now);
     void wait_for(Entry& entry, TimePoint poll_at);
     void schedule_poll(Entry& entry, TimePoint at);
@@ -148,7 +154,10 @@ class Tracker {
     std::uint64_t added_ = 0;
     std::set<std::uint64_t> to_ask_;  // queued tasks, in order
     std::deque<Outgoing> outbox_;
-    std::unordered_map<std::uint64_t, Request> requests_;                  // by req
+    std::unordered_map<std::uint64_t, Request> requests_;  // by req
+    // When each request in requests_ should have been answered: -> req.
+    std::multimap<TimePoint, std::uint64_t> answers_due_;
+    std::unordered_map<std::uint64_t, Request>::iterator unused_;          // by req
     std::unordered_multimap<std::uint64_t, std::uint64_t> waiting_by_id_;  // id -> number
     std::multimap<TimePoint, std::uint64_t> polls_due_;                    // -> number
     std::size_t asked_ = 0;                                                // tasks in Phase::asked

@@ -344,6 +344,44 @@ TEST(Tracker, AHeadAwayLongerThanThePatienceEndsTheCommand) {
               "within 30 s");
 }
 
+// "A head that is connected but does not answer (stopped, hung) is given up on as one that is
+// away: a request unanswered for `patience` (a long poll: its wait, then `patience`) ends the
+// command."
+TEST(Tracker, AHeadThatDoesNotAnswerWithinThePatienceEndsTheCommand) {
+    Tracker tracker = started({.patience = 30s});
+    tracker.add_submit("x", std::nullopt);
+    tracker.tick(kStart);
+    ASSERT_EQ(drain(tracker).size(), 1u);
+    EXPECT_EQ(tracker.next_wakeup(), kStart + 30s);
+    tracker.tick(kStart + 29s);
+    EXPECT_FALSE(tracker.stopped());
+    tracker.tick(kStart + 30s);
+    EXPECT_TRUE(tracker.stopped());
+    const auto task = tracker.take_complete();
+    ASSERT_TRUE(task);
+    EXPECT_EQ(task->gave_up,
+              "the head did not answer a request within 30 s (is it stopped, or overloaded?)");
+    EXPECT_FALSE(tracker.next_wakeup());
+}
+
+TEST(Tracker, ALongPollMayTakeItsWaitBeforeThePatienceStarts) {
+    Tracker tracker = started({.wait = true, .long_poll = 30s, .patience = 10s});
+    tracker.add_status(5);
+    tracker.tick(kStart);
+    const auto sent = drain(tracker);
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(std::get<Query>(sent[0]).wait_ms, 30000u);
+    tracker.tick(kStart + 39s);
+    EXPECT_FALSE(tracker.stopped());
+    tracker.received(state(req_of(sent[0]), 5, "running"), kStart + 39s);
+    tracker.tick(kStart + 39s);  // answered: asked again, and this one has its own time
+    ASSERT_EQ(drain(tracker).size(), 1u);
+    tracker.tick(kStart + 78s);
+    EXPECT_FALSE(tracker.stopped());
+    tracker.tick(kStart + 79s);
+    EXPECT_TRUE(tracker.stopped());
+}
+
 TEST(Tracker, StopGivesUpOnEveryUnfinishedTask) {
     Tracker tracker = started();
     tracker.add_submit("a", std::nullopt);
