@@ -10,15 +10,20 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "support/binaries.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
+#include "taskpipe/codec.hpp"
+#include "taskpipe/message_io.hpp"
 
 namespace taskpipe::testing {
 namespace {
@@ -124,6 +129,152 @@ bool contains(const std::string& text, const std::string& part) {
 std::uint64_t id_of(const Outcome& run) {
     EXPECT_TRUE(run.out.ends_with("\n")) << describe(run);
     return std::stoull(run.out);
+}
+
+// "With CURVE the listen socket admits only the keys of --curve-producers: a worker's key does
+// not let anyone submit." A head alone (no sink or worker is needed to accept a task).
+TEST(Submit, WithCurveTheHeadAdmitsOnlyTheProducersKeys) {
+    TempDir dir;
+    std::filesystem::create_directory(dir.file("workers"));
+    std::filesystem::create_directory(dir.file("producers"));
+    for (const std::string name : {"server", "workers/worker", "producers/producer"}) {
+        Process keygen({TASKPIPE_KEYGEN_PATH, dir.file(name)});
+        ASSERT_EQ(keygen.wait_for_exit(deadline_in(10s)), 0) << keygen.describe();
+    }
+    const std::string listen = dir.ipc_endpoint("head");
+    Process head({ventilator_path(), "--serve", "--listen", listen, "--bind",
+                  dir.ipc_endpoint("tasks"), "--sink", dir.ipc_endpoint("control"), "--curve-key",
+                  dir.file("server.key"), "--curve-allow", dir.file("workers"), "--curve-producers",
+                  dir.file("producers")});
+    ASSERT_TRUE(
+        wait_for([&] { return std::filesystem::exists(dir.file("head")); }, deadline_in(20s)))
+        << head.describe();
+    const std::vector<std::string> server = {"--curve-server", dir.file("server.pub")};
+    auto with_key = [&](const std::string& key) {
+        std::vector<std::string> args = {"--curve-key", dir.file(key)};
+        args.insert(args.end(), server.begin(), server.end());
+        args.push_back("payload");
+        return args;
+    };
+
+    const Outcome producer = submit_to(listen, with_key("producers/producer.key"));
+    EXPECT_EQ(producer.status, 0) << describe(producer) << head.describe();
+    EXPECT_EQ(producer.out, "1\n");
+
+    const Outcome worker = submit_to(listen, with_key("workers/worker.key"));
+    EXPECT_EQ(worker.status, 2) << describe(worker);
+    EXPECT_TRUE(contains(worker.err, "not in the head's --curve-producers")) << worker.err;
+    EXPECT_EQ(worker.out, "");
+
+    const Outcome plain = submit_to(listen, {"payload"});
+    EXPECT_EQ(plain.status, 2) << describe(plain);
+    EXPECT_TRUE(contains(plain.err, "does the head use CURVE?")) << plain.err;
+}
+
+// A head of our own in the test: a ROUTER on an ipc endpoint that answers each request with
+// what `answer` returns, raw frames sent as they are ("Bytes from the network are untrusted").
+class FakeHead {
+  public:
+    using Answer = std::function<std::vector<std::string>(const ToHead&)>;
+
+    FakeHead() {
+        router_.set(zmq::sockopt::linger, 0);
+        router_.bind(endpoint());
+    }
+    std::string endpoint() const { return dir_.ipc_endpoint("fake-head"); }
+
+    // Serves `submit` until it exits; returns its exit status.
+    Outcome serve(Process& submit, const Answer& answer) {
+        const auto deadline = deadline_in(30s);
+        Outcome run;
+        while (submit.running() && Clock::now() < deadline) {
+            zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+            zmq::poll(&item, 1, std::chrono::milliseconds(10));
+            while (auto request = recv_message<ToHead>(router_, Framing::producer)) {
+                EXPECT_TRUE(request->message) << request->error;
+                if (!request->message) continue;
+                ++requests;
+                for (const std::string& frame : answer(*request->message)) {
+                    router_.send(zmq::buffer(request->peer), zmq::send_flags::sndmore);
+                    router_.send(zmq::buffer(frame), zmq::send_flags::none);
+                }
+            }
+        }
+        run.status = submit.wait_for_exit(deadline_in(10s)).value_or(-1);
+        run.out = submit.stdout_text();
+        run.err = submit.stderr_text();
+        return run;
+    }
+
+    std::string encode(const ToProducer& message) { return std::string(encoder_.encode(message)); }
+
+    int requests = 0;
+
+  private:
+    TempDir dir_;
+    zmq::context_t context_{1};
+    zmq::socket_t router_{context_, zmq::socket_type::router};
+    Encoder encoder_;
+};
+
+// Frames that are not an answer: not msgpack, a map that is no message, a message a producer
+// does not take, answers to no request, a done for no task.
+std::vector<std::string> garbage(FakeHead& head, std::uint64_t req) {
+    Accepted stale{req + 1000, 99, true, "queued", 1};
+    Done stray;
+    stray.id = 12345;
+    stray.state = "ok";
+    return {"\xff\x00 not msgpack"s,
+            "\x81\xa1x\x01"s,          // {"x": 1}
+            std::string(100, '\xc1'),  // a byte msgpack never uses
+            "\x82\xa4type\xa4task\xa5"
+            "batch\x01"s,  // a task, to a producer
+            head.encode(stale),
+            head.encode(stray)};
+}
+
+std::uint64_t req_of(const ToHead& message) {
+    return std::visit([](const auto& m) { return m.req; }, message);
+}
+
+// "Bytes from the network are untrusted": garbage before the answer is dropped and counted.
+TEST(Submit, GarbageFromTheHeadIsDroppedAndTheRealAnswerCounts) {
+    FakeHead head;
+    Process submit({submit_path(), "--head", head.endpoint(), "--json", "x"});
+    const Outcome run = head.serve(submit, [&](const ToHead& request) {
+        std::vector<std::string> frames = garbage(head, req_of(request));
+        frames.push_back(head.encode(Accepted{req_of(request), 7, true, "queued", 1}));
+        return frames;
+    });
+    EXPECT_EQ(run.status, 0) << describe(run);
+    EXPECT_EQ(nlohmann::json::parse(run.out)["id"], 7) << describe(run);
+    EXPECT_TRUE(contains(run.err, "malformed messages from the head dropped")) << run.err;
+}
+
+// Garbage and nothing else: the command ends at its --timeout, it does not crash or hang.
+TEST(Submit, AHeadThatAnswersOnlyGarbageEndsAtTheTimeoutWithStatus4) {
+    FakeHead head;
+    Process submit({submit_path(), "--head", head.endpoint(), "--timeout", "1", "x"});
+    const auto start = Clock::now();
+    const Outcome run =
+        head.serve(submit, [&](const ToHead& request) { return garbage(head, req_of(request)); });
+    EXPECT_EQ(run.status, 4) << describe(run);
+    EXPECT_LT(Clock::now() - start, 5s);
+    EXPECT_EQ(run.out, "\n");  // the task's line, empty: no id
+    EXPECT_TRUE(contains(run.err, "gave up: the --timeout passed")) << run.err;
+    EXPECT_GE(head.requests, 1);
+}
+
+// A well-formed answer of the wrong kind (an `accepted` for a status) is no answer.
+TEST(Submit, AnAnswerOfTheWrongKindIsAnErrorForThatTask) {
+    FakeHead head;
+    Process submit({submit_path(), "--head", head.endpoint(), "--status", "3"});
+    const Outcome run = head.serve(submit, [&](const ToHead& request) {
+        return std::vector<std::string>{
+            head.encode(Accepted{req_of(request), 3, true, "queued", 1})};
+    });
+    EXPECT_EQ(run.status, 4) << describe(run);
+    EXPECT_TRUE(contains(run.err, "unexpected 'accepted'")) << run.err;
 }
 
 // "prints the task id at once"
