@@ -82,8 +82,7 @@ Producer::Producer(const SubmitOptions& options, int output_fd)
     }
 }
 
-bool Producer::read_monitor(Clock::time_point now) {
-    (void)now;
+bool Producer::read_monitor() {
     bool changed = false;
     zmq::message_t event;
     while (head_.monitor.recv(event, zmq::recv_flags::dontwait)) {
@@ -105,7 +104,7 @@ bool Producer::wait_for_head() {
     if (deadline_) deadline = std::min(deadline, *deadline_);
     for (;;) {
         const auto now = Clock::now();
-        read_monitor(now);
+        read_monitor();
         if (connection_.state() == HeadConnection::State::up) return true;
         if (connection_.state() == HeadConnection::State::down) {
             throw StartupError(connection_.reason());
@@ -289,7 +288,7 @@ int Producer::run() {
             log_warning("interrupted: the tasks already submitted stay with the head");
             tracker_.stop("interrupted");
         }
-        if (read_monitor(now)) on_connection_change(now);
+        if (read_monitor()) on_connection_change(now);
         read_answers(now);
         if (reading && (items[3].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0) {
             try {

@@ -42,7 +42,8 @@ class Producer {
 
   private:
     bool wait_for_head();
-    bool read_monitor(Clock::time_point now);
+    // Feeds the monitor's events to connection_; true when its state changed.
+    bool read_monitor();
     void read_answers(Clock::time_point now);
     bool send_requests();
     void feed();

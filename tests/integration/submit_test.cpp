@@ -385,13 +385,16 @@ TEST(Submit, WaitingForACancelledTaskEndsWithStatus4) {
 }
 
 // "A head that is not there is an error at once"
-TEST(Submit, AHeadThatIsDownFailsWithinASecond) {
+TEST(Submit, AHeadThatIsDownFailsAtOnceNotAfterTheConnectTimeout) {
     TempDir dir;
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"x"}, {"--wait", "x"}, {"--status", "1"}, {"--cancel", "1"}}) {
-        const Outcome run = submit_to(dir.ipc_endpoint("nohead"), args);
+        // A refusal, not the connect timeout: reported long before that passes.
+        std::vector<std::string> patient = {"--connect-timeout", "30"};
+        patient.insert(patient.end(), args.begin(), args.end());
+        const Outcome run = submit_to(dir.ipc_endpoint("nohead"), patient);
         EXPECT_EQ(run.status, 2) << describe(run);
-        EXPECT_LT(run.took, 1s) << describe(run);
+        EXPECT_LT(run.took, 10s) << describe(run);
         EXPECT_TRUE(contains(run.err, "nothing answers at " + dir.ipc_endpoint("nohead")))
             << run.err;
         EXPECT_EQ(run.out, "");
@@ -407,6 +410,26 @@ TEST(Submit, TheTimeoutEndsAWaitWithStatus4) {
     EXPECT_LT(run.took, 5s) << describe(run);
     EXPECT_EQ(run.out, "");
     EXPECT_TRUE(contains(run.err, "gave up: the --timeout passed")) << run.err;
+}
+
+// "a head that goes away ... Nothing waits past --timeout"
+TEST(Submit, AHeadKilledDuringAWaitEndsTheCommandWithStatus4AtTheTimeout) {
+    Service service;
+    Process waiting(
+        {submit_path(), "--head", service.head(), "--wait", "--timeout", "6", "sleep 20"});
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return submit(service, {"--status", "1"}).out == "running\n";
+        },
+        deadline_in(20s)))
+        << service.describe();
+    service.kill_head();
+    ASSERT_TRUE(waiting.wait_for_stderr("head unavailable", deadline_in(10s)))
+        << waiting.describe();
+    EXPECT_EQ(waiting.wait_for_exit(deadline_in(10s)), 4) << waiting.describe();
+    EXPECT_EQ(waiting.stdout_text(), "");
+    EXPECT_TRUE(contains(waiting.stderr_text(), "gave up: the --timeout passed"))
+        << waiting.describe();
 }
 
 // A head that accepts the connection but never completes the handshake (paused).
