@@ -339,13 +339,8 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
             }
         }
         effects.replies = std::move(group.replies);
-        for (const auto& [id, result] : group.recorded) {
-            if (result.status == Status::lost) {
-                const auto l = std::find_if(group.lost.begin(), group.lost.end(),
-                                            [&](const Lost& x) { return x.id == id; });
-                if (l != group.lost.end()) retry_lost_.push_back(*l);
-            }
-        }
+        // Every lost task of the group was recorded in it (see lost()).
+        retry_lost_.insert(retry_lost_.end(), group.lost.begin(), group.lost.end());
         // Recorded at the next commit. The sink holds their results meanwhile, and would not
         // tell again: a result that comes again for a task it holds one for is dropped.
         retry_outcomes_.insert(retry_outcomes_.end(),
