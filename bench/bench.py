@@ -55,8 +55,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--quick", action="store_true",
-                    help="3 runs everywhere, 1,000 processes instead of 5,000 (100 instead of "
+                    help="3 runs everywhere, 1,000 processes instead of 10,000 (100 instead of "
                     "200 for GNU parallel) and 10^6 instead of 10^7 tasks for memory")
+    ap.add_argument("--baseline", help="another build directory, run in turn with the first in "
+                    "the process per task measurement")
     ap.add_argument("--only", default=",".join(ALL), help="comma-separated: " + ",".join(ALL))
     ap.add_argument("--out", help="markdown file to update (default docs/performance.md)")
     ap.add_argument("--json", help="also write the raw results here")
@@ -68,7 +70,10 @@ def main():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = args.out or os.path.join(repo, "docs", "performance.md")
     bins = Bins(os.path.abspath(args.build_dir))
+    baseline = Bins(os.path.abspath(args.baseline), need_limit=False) if args.baseline else None
     machine = machine_info(args.build_dir, repo)
+    if baseline:
+        machine["baseline (process per task only)"] = f"`{args.baseline}`"
     only = args.only.split(",")
     unknown = set(only) - set(ALL)
     if unknown:
@@ -79,7 +84,7 @@ def main():
         plan = {
             "trivial": lambda: scenarios.trivial_throughput(bins, work, cheap),
             "process": lambda: scenarios.process_per_task(
-                bins, work, 3, *((1000, 100) if args.quick else (5000, 200))),
+                bins, work, 3, *((1000, 100) if args.quick else (10000, 200)), baseline=baseline),
             "latency": lambda: scenarios.latency(bins, work, 3),
             "fairness": lambda: scenarios.fairness(bins, work, 3),
             "fairness_per_task": lambda: scenarios.fairness_per_task(bins, work, 3),

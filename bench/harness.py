@@ -165,13 +165,21 @@ class Procs:
 
 
 class Bins:
-    def __init__(self, build_dir):
+    def __init__(self, build_dir, need_limit=True):
+        self.build_dir = build_dir
+
+        # This build's programs (bin/taskpipe-*), or an older build's (ventilator/ventilator...).
+        def program(name):
+            installed = os.path.join(build_dir, "bin", "taskpipe-" + name)
+            return installed if os.access(installed, os.X_OK) else os.path.join(build_dir, name, name)
+
         self.taskpipe = os.path.join(build_dir, "bin", "taskpipe")
-        self.ventilator = os.path.join(build_dir, "bin", "taskpipe-ventilator")
-        self.worker = os.path.join(build_dir, "bin", "taskpipe-worker")
-        self.sink = os.path.join(build_dir, "bin", "taskpipe-sink")
+        self.ventilator = program("ventilator")
+        self.worker = program("worker")
+        self.sink = program("sink")
         self.zmq_limit = os.path.join(build_dir, "bench", "zmq_limit")
-        for path in (self.taskpipe, self.ventilator, self.worker, self.sink, self.zmq_limit):
+        needed = [self.ventilator, self.worker, self.sink] + ([self.zmq_limit] if need_limit else [])
+        for path in needed:
             if not os.access(path, os.X_OK):
                 raise BenchError(f"{path} not found: build first")
 

@@ -53,10 +53,14 @@ def trivial_rows(t):
 def process_rows(p):
     n, pn = p["count"], p["parallel_count"]
     tp, xa = n / med(p["taskpipe_s"]), n / med(p["xargs_s"])
+    # Issue 16: at least xargs' throughput over 10,000 tasks; within 10% over 1,000 (where
+    # start-up counts for more: the clock runs from the ventilator's start).
+    need = 1.0 if n >= 10_000 else 0.9
+    target = (">= 1.00 of xargs" if need == 1.0 else ">= 0.90 of xargs") + ", start-up included"
     rows = [[f"2. Process per task: {n:,} x `true`, one worker `-c 2`",
              f"{fmt_int(tp)} jobs/s", f"`xargs -P 2 -n 1 true`: {fmt_int(xa)} jobs/s",
-             f"{tp / xa:.2f}", ">= 0.90 of xargs (within 10%)",
-             verdict(tp / xa >= 0.9, f"{tp / xa - 1:+.0%} against xargs")]]
+             f"{tp / xa:.2f}", target,
+             verdict(tp / xa >= need, f"{tp / xa - 1:+.0%} against xargs")]]
     details = [f"- process per task, taskpipe wall s: {runs_of(p['taskpipe_s'])}",
                f"- process per task, xargs wall s: {runs_of(p['xargs_s'])}"]
     if p["parallel_s"]:
@@ -64,14 +68,21 @@ def process_rows(p):
         rows.append(["2b. ... against GNU parallel" + (f" ({pn:,} inputs for parallel only)"
                                                        if pn != n else ""),
                      f"{fmt_int(tp)} jobs/s", f"`parallel -j 2 true`: {fmt_int(gp)} jobs/s",
-                     f"{tp / gp:.1f}", ">= 5x GNU parallel",
-                     verdict(tp / gp >= 5, f"{tp / gp:.1f}x")])
+                     f"{tp / gp:.1f}", ">= 6x GNU parallel",
+                     verdict(tp / gp >= 6, f"{tp / gp:.1f}x")])
         details.append(f"- process per task, GNU parallel wall s ({pn} inputs): "
                        f"{runs_of(p['parallel_s'])}")
     else:
         rows.append(["2b. ... against GNU parallel", f"{fmt_int(tp)} jobs/s",
                      "not measured: `parallel` not installed (run as root to install it)", "",
-                     ">= 5x GNU parallel", "not measured"])
+                     ">= 6x GNU parallel", "not measured"])
+    if p.get("baseline_s"):
+        bl = n / med(p["baseline_s"])
+        rows.append([f"2c. ... the baseline build (`{p['baseline_dir']}`), in turn with the "
+                     "one measured", f"{fmt_int(bl)} jobs/s",
+                     f"`xargs -P 2 -n 1 true`: {fmt_int(xa)} jobs/s", f"{bl / xa:.2f}",
+                     f"(this build: {tp / bl:.2f}x the baseline)", ""])
+        details.append(f"- process per task, baseline wall s: {runs_of(p['baseline_s'])}")
     return rows, details
 
 

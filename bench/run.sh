@@ -2,9 +2,12 @@
 # Runs the taskpipe benchmark and regenerates the results section of docs/performance.md.
 #
 #   bench/run.sh [--quick] [--build-dir DIR] [--only NAME,...] [--out FILE] [--json FILE]
+#                [--baseline DIR]
 #
 # DIR defaults to build/ (configure and build it first, as README.md says; a Release or
 # RelWithDebInfo build). zmq_limit, the framework-free baseline, is built here if missing.
+# --baseline DIR: another build (an older commit, say) run in turn with DIR in the process
+# per task measurement, so that a change is measured side by side on the same machine.
 # As root, GNU parallel and GNU time are installed with apt-get when absent; otherwise the rows
 # that need them are skipped.
 # Every process runs on 127.0.0.1 under a deadline, and none outlives the harness.
@@ -21,8 +24,8 @@ while (($#)); do
         --build-dir) build_dir=$2; command_line+=" --build-dir $2"; shift 2 ;;
         --build-dir=*) build_dir=${1#*=}; command_line+=" $1"; shift ;;
         --quick) passthrough+=(--quick); command_line+=" --quick"; shift ;;
-        --only | --out | --json) passthrough+=("$1" "$2"); command_line+=" $1 $2"; shift 2 ;;
-        -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only | --out | --json | --baseline) passthrough+=("$1" "$2"); command_line+=" $1 $2"; shift 2 ;;
+        -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: error: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done

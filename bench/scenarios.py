@@ -68,25 +68,31 @@ def trivial_throughput(bins, workdir, runs, count=1_000_000):
     }
 
 
-def process_per_task(bins, workdir, runs, count=5000, parallel_count=200):
-    """2: one process per task: taskpipe's worker, xargs -P and GNU parallel, 2 at a time."""
+def process_per_task(bins, workdir, runs, count=10000, parallel_count=200, baseline=None):
+    """2: one process per task: taskpipe's worker, xargs -P and GNU parallel, 2 at a time;
+    with `baseline` (the Bins of another build), that build's taskpipe too, in turn."""
     path = write_lines(os.path.join(workdir, f"seq-{count}.txt"), count)
     ppath = write_lines(os.path.join(workdir, f"seq-{parallel_count}.txt"), parallel_count)
     parallel_bin = subprocess.run(["sh", "-c", "command -v parallel"], capture_output=True,
                                   text=True).stdout.strip()
-    taskpipe, xargs, parallel = [], [], []
+    taskpipe, xargs, parallel, base = [], [], [], []
     for r in range(runs):
         taskpipe.append(run_pipeline(bins, workdir, [["-c", "2", "--", "true"]], path)["wall_s"])
+        if baseline:
+            base.append(run_pipeline(baseline, workdir, [["-c", "2", "--", "true"]],
+                                     path)["wall_s"])
         xargs.append(run_timed(workdir, "xargs", ["xargs", "-P", "2", "-n", "1", "true"], path))
         if parallel_bin:
             parallel.append(run_timed(workdir, "parallel",
                                       [parallel_bin, "--will-cite", "-j", "2", "true"], ppath))
         log(f"process-per-task run {r + 1}/{runs}: taskpipe {count / taskpipe[-1]:,.0f}/s, "
-            f"xargs {count / xargs[-1]:,.0f}/s"
+            + (f"baseline {count / base[-1]:,.0f}/s, " if baseline else "")
+            + f"xargs {count / xargs[-1]:,.0f}/s"
             + (f", parallel {parallel_count / parallel[-1]:,.0f}/s" if parallel_bin else ""))
     return {
         "count": count, "parallel_count": parallel_count, "taskpipe_s": taskpipe,
         "xargs_s": xargs, "parallel_s": parallel, "parallel_found": bool(parallel_bin),
+        "baseline_s": base, "baseline_dir": baseline.build_dir if baseline else None,
         "commands": [
             SINK_CMD, f"{WORKER_CMD} -c 2 -- true", VENT_CMD + f"   # seq 1 {count}",
             f"xargs -P 2 -n 1 true < input   # seq 1 {count}",

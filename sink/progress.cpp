@@ -44,7 +44,32 @@ std::string rate_text(double rate) {
 
 }  // namespace
 
+// A service never ends: what it has done, what waits, and how fast it goes.
+std::vector<std::string> service_parts(const StatsSnapshot& s, double rate) {
+    std::vector<std::string> parts = {std::to_string(s.done()) + " done"};
+    if (const std::uint64_t failed = s.unsuccessful(); failed > 0) {
+        parts.push_back(std::to_string(failed) + " failed");
+    }
+    parts.push_back(std::to_string(s.queued) + " queued");
+    parts.push_back(std::to_string(s.in_flight) + " in flight");
+    if (s.delayed > 0) parts.push_back(std::to_string(s.delayed) + " delayed");
+    parts.push_back(rate >= 0 ? rate_text(rate) : "-/s");
+    const std::size_t live = s.live_workers();
+    parts.push_back(std::to_string(live) + (live == 1 ? " worker" : " workers"));
+    return parts;
+}
+
 std::string progress_text(const StatsSnapshot& s, double rate, std::size_t width, bool bar) {
+    if (s.service) {
+        const std::vector<std::string> parts = service_parts(s, rate);
+        std::string text = parts.front();
+        for (std::size_t i = 1; i < parts.size() && text.size() + 2 + parts[i].size() <= width;
+             ++i) {
+            text += ", " + parts[i];
+        }
+        if (text.size() > width) text.resize(width);
+        return text;
+    }
     const std::uint64_t done = s.done();
     // Until the ventilator's input has ended, the size of an input file stands in for the total.
     // 0: not known yet.

@@ -75,6 +75,12 @@ void render_tasks(Exposition& out, const StatsSnapshot& s) {
                s.resent);
     out.single("taskpipe_tasks_in_flight", "gauge",
                "Tasks sent by the ventilator and not yet acknowledged.", s.in_flight);
+    if (s.service) {
+        out.single("taskpipe_tasks_queued", "gauge",
+                   "A service's tasks accepted and waiting for a worker.", s.queued);
+        out.single("taskpipe_tasks_delayed", "gauge",
+                   "A service's tasks accepted and waiting for their time.", s.delayed);
+    }
     out.single("taskpipe_tasks_skipped_total", "counter",
                "Tasks skipped because an earlier run finished them.", s.skipped);
     if (s.total) {

@@ -474,6 +474,7 @@ void Sink::on_hello(const std::string& peer, const std::string& from, const Hell
     for (const auto& [id, r] : held_for_head_) send_to_ventilator(outcome_of(r));
     if (!first) return;
     stats_.batch_started();
+    if (options_.serve) stats_.serving();
     if (hello.sink != 0) log_info("taking over a running batch (the sink was restarted?)");
     std::vector<Result> early = std::move(early_);
     early_.clear();

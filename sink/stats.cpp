@@ -38,6 +38,11 @@ void Stats::batch_started() {
     if (!started_) started_ = Clock::now();
 }
 
+void Stats::serving() {
+    std::lock_guard lock(mutex_);
+    data_.service = true;
+}
+
 void Stats::batch_finished() {
     std::lock_guard lock(mutex_);
     if (!finished_) finished_ = Clock::now();
@@ -55,6 +60,8 @@ void Stats::progress(const Progress& p) {
     data_.in_flight = p.in_flight;
     data_.resent = p.resent;
     data_.expected = p.expected;
+    data_.queued = p.queued;
+    data_.delayed = p.delayed;
 }
 
 WorkerStats* Stats::worker_for(const Result& r) {

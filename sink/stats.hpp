@@ -33,6 +33,9 @@ struct StatsSnapshot {
     std::optional<std::uint64_t> total;  // from the ventilator's End
     std::uint64_t read = 0;              // tasks the ventilator has read (its Progress)
     std::uint64_t expected = 0;          // tasks its input file holds (Progress); 0: unknown
+    bool service = false;                // a service (sink --serve): no end, no total
+    std::uint64_t queued = 0;            // a service: accepted, waiting for a worker (Progress)
+    std::uint64_t delayed = 0;           // a service: accepted, waiting for their time
     std::uint64_t in_flight = 0;         // ventilator: sent, not yet acknowledged
     std::uint64_t resent = 0;            // ventilator: sent again after a liveness timeout
     std::uint64_t received = 0;          // results of the batch received, duplicates included
@@ -65,6 +68,7 @@ class Stats {
     using Clock = std::chrono::steady_clock;
 
     void batch_started();
+    void serving();         // the batch is a service's
     void batch_finished();  // freezes elapsed_s
     void total_known(std::uint64_t total);
     void progress(const Progress& progress);

@@ -26,8 +26,11 @@ void kill_all_children() noexcept;
 
 class ChildProcess {
   public:
-    // Starts argv[0] (searched in PATH) with stdin from /dev/null. Throws std::system_error
-    // when it cannot be started (not found, not executable, out of processes).
+    // Starts argv[0] with stdin from /dev/null, SIGPIPE, SIGINT and SIGTERM at their default
+    // action and no signal blocked. argv[0] is searched in PATH as execvp does, except that the
+    // directory where the same name was found last time is tried first (as bash's command hash
+    // does). Throws std::system_error when it cannot be started (not found, not executable,
+    // out of processes). Thread-safe.
     ChildProcess(const std::vector<std::string>& argv, std::size_t max_stdout,
                  std::size_t stderr_tail);
     ~ChildProcess();
@@ -50,7 +53,7 @@ class ChildProcess {
 
     // After exit_fd() became readable: collects the remaining output and the exit status.
     // With kill_leftovers, whatever is left of the process group (children that outlived the
-    // command) gets SIGKILL.
+    // command) gets SIGKILL, before the command is reaped (so that its group id is not reused).
     ExitStatus finish(bool kill_leftovers = false);
 
     std::string& out() { return out_; }

@@ -67,6 +67,9 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
         "status is then 'timeout'");
     add("kill-grace", po::value(&kill_grace_seconds)->default_value(kill_grace_seconds),
         "seconds between the SIGTERM of a timeout and SIGKILL");
+    add("keep-leftovers",
+        "leave running what a command started in the background and left behind when it "
+        "exited (by default the rest of its process group is killed when the task ends)");
     add("retries,r", po::value(&retries)->default_value(retries),
         "times a failed or timed-out task is run again on this worker before its result is "
         "sent");
@@ -120,6 +123,7 @@ Parsed<WorkerOptions> parse_worker_options(int argc, const char* const argv[]) {
     o.kill_grace = to_ms(kill_grace_seconds);
     o.retries = static_cast<unsigned>(retries);
     o.retry_delay = to_ms(retry_delay_seconds);
+    o.kill_leftovers = values.count("keep-leftovers") == 0;
     const int handlers =
         int{values.count("builtin") > 0} + int{values.count("shell") > 0} + int{!command.empty()};
     if (handlers != 1) {

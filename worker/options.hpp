@@ -23,7 +23,8 @@ struct WorkerOptions {
     std::chrono::milliseconds kill_grace{5000};   // SIGTERM to SIGKILL after a timeout
     unsigned retries = 0;                         // re-runs of a failed or timed-out task
     std::chrono::milliseconds retry_delay{1000};  // before the first re-run; doubles each time
-    CurveFiles curve;                             // --curve-*: off unless --curve-key is given
+    bool kill_leftovers = true;  // SIGKILL what is left of a command's process group at its end
+    CurveFiles curve;            // --curve-*: off unless --curve-key is given
 };
 
 // The worker is a CURVE client of the ventilator and of the sink.

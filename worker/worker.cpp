@@ -1,13 +1,18 @@
 #include "worker.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <csignal>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <system_error>
 
+#include "builtin_job.hpp"
 #include "taskpipe/log.hpp"
 #include "taskpipe/message_io.hpp"
 #include "taskpipe/overload.hpp"
@@ -19,9 +24,10 @@ namespace taskpipe {
 
 namespace {
 
-// How often the capacity follows the completion rate: it is concurrency plus the tasks
-// completed in the last period (at least concurrency), i.e. about one period of work.
-constexpr auto kCapacityPeriod = std::chrono::milliseconds(100);
+// Results wait up to this long while other tasks run, so that a busy worker hands them to the
+// sink in groups: one wake-up of ZeroMQ's I/O threads, of the sink and of the ventilator for
+// several tasks. A result is sent at once when nothing else runs.
+constexpr auto kResultBatch = std::chrono::milliseconds(5);
 
 std::string host_name() {
     char name[256] = {};
@@ -29,8 +35,16 @@ std::string host_name() {
     return name;
 }
 
+// How often a socket tries to connect while its peer is not there, with no back-off. A
+// worker is usually up before the batch's ventilator (and often before its sink): the first
+// task reaches it within about one interval (10 to 20 ms, libzmq adding up to one interval of
+// jitter) of the ventilator binding, not after libzmq's back-off of up to 2 s.
+constexpr int kReconnectMs = 10;
+
 SocketOptions task_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    o.reconnect_interval_ms = kReconnectMs;
+    o.reconnect_interval_max_ms = 0;
     if (curve) o.curve = curve_client_socket(*curve);
     o.linger_ms = 0;  // tasks not taken are the ventilator's to re-send
     o.receive_hwm = 1000;
@@ -40,6 +54,8 @@ SocketOptions task_socket_options(const std::optional<CurveKeys>& curve) {
 
 SocketOptions result_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
+    o.reconnect_interval_ms = kReconnectMs;  // a new sink for each batch
+    o.reconnect_interval_max_ms = 0;
     if (curve) o.curve = curve_client_socket(*curve);
     // Bounds the exit. Results still queued at exit are not lost: the ventilator re-sends
     // their tasks.
@@ -57,7 +73,12 @@ Worker::Worker(const WorkerOptions& options)
       curve_(load_curve_keys(options.curve, kWorkerCurveRoles)),
       results_(connect_socket(context_, zmq::socket_type::push, result_socket_options(curve_),
                               options.sink)) {
-    capacity_ = 2 * options_.concurrency;
+    capacity_ = pace_.value();
+    command_limits_.max_stdout = options_.max_output;
+    command_limits_.stderr_tail = options_.stderr_tail;
+    command_limits_.timeout = options_.timeout;
+    command_limits_.kill_grace = options_.kill_grace;
+    command_limits_.kill_leftovers = options_.kill_leftovers;
     if (const auto* b = std::get_if<BuiltinHandler>(&options_.handler)) {
         builtin_ = find_builtin(b->name);
         if (!builtin_) throw StartupError("unknown built-in '" + b->name + "'");
@@ -69,30 +90,46 @@ Worker::Worker(const WorkerOptions& options)
 
 void Worker::watch_task_connection() {
     const std::string address = "inproc://taskpipe-worker-tasks-monitor";
-    if (zmq_socket_monitor(tasks_->handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
+    const int events = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED;
+    if (zmq_socket_monitor(tasks_->handle(), address.c_str(), events) != 0) {
         throw zmq::error_t();
     }
     tasks_monitor_.emplace(context_, zmq::socket_type::pair);
     tasks_monitor_->set(zmq::sockopt::linger, 0);
+    // Read once a heartbeat; libzmq must never wait on it (tries come every kReconnectMs while
+    // the ventilator is away).
+    tasks_monitor_->set(zmq::sockopt::rcvhwm, 0);
     tasks_monitor_->connect(address);
 }
 
-void Worker::reconnect_if_dropped() {
+// libzmq connects again by itself after a connection error, reporting each try, but not after
+// a protocol error such as a frame over ZMQ_MAXMSGSIZE (libzmq #4196): that session just ends.
+// A drop followed by a whole heartbeat interval of silence is that case, and the worker then
+// connects again itself. Doing so while libzmq also is would tear down the connection libzmq
+// has just made, and the tasks already in it.
+void Worker::reconnect_if_abandoned(Clock::time_point now) {
+    if (!tasks_monitor_ || !tasks_) return;
     zmq::message_t event;
-    bool dropped = false;
-    while (tasks_monitor_ && tasks_monitor_->recv(event, zmq::recv_flags::dontwait)) {
+    while (tasks_monitor_->recv(event, zmq::recv_flags::dontwait)) {
+        std::uint16_t id = 0;
+        if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
         (void)single_frame(*tasks_monitor_, event);  // the second frame names the endpoint
-        dropped = true;
+        if (id == ZMQ_EVENT_DISCONNECTED) {
+            dropped_at_ = now;
+        } else {
+            dropped_at_.reset();
+        }
     }
-    if (!dropped || !tasks_) return;
+    if (!dropped_at_ || now - *dropped_at_ < options_.heartbeat_interval) return;
+    dropped_at_.reset();
     try {
         tasks_->disconnect(options_.ventilator);
     } catch (const zmq::error_t&) {
         // Already gone: libzmq ended the session itself.
     }
     tasks_->connect(options_.ventilator);
-    // Also what every worker sees when a batch ends and its ventilator exits: not a warning.
-    log_info("the connection to the ventilator dropped; connecting again");
+    log_info(
+        "the connection to the ventilator was dropped and not taken up again; connecting again");
 }
 
 void Worker::close_task_socket() {
@@ -112,9 +149,10 @@ void Worker::receive_tasks() {
         std::visit(Overload{[&](Task& task) {
                        if (held() >= capacity_) {
                            releasing_.push_back({task.batch, task.id});
-                       } else {
-                           queue_.push_back(Held{std::move(task), 0, {}});
+                           return;
                        }
+                       if (held() == 0 && phase_ == Phase::running) pace_.busy(Clock::now());
+                       queue_.push_back(Held{std::move(task), 0, {}});
                    }},
                    *received->message);
     }
@@ -134,84 +172,70 @@ void Worker::flush_releases() {
 }
 
 void Worker::update_capacity(Clock::time_point now) {
-    if (now < next_capacity_update_) return;
-    const std::uint64_t recent = completed_ - completed_at_last_update_;
-    completed_at_last_update_ = completed_;
-    next_capacity_update_ = now + kCapacityPeriod;
-    const std::uint64_t target =
-        options_.concurrency + std::max<std::uint64_t>(options_.concurrency, recent);
-    capacity_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(target, 1'000'000));
+    if (phase_ != Phase::running || !pace_.update(now)) return;
+    capacity_ = pace_.value();
     // A large change is announced at once rather than at the next heartbeat.
     if (capacity_ > announced_capacity_ * 3 / 2 + 1 || capacity_ < announced_capacity_ * 2 / 3) {
         next_heartbeat_ = now;
     }
 }
 
-Result Worker::make_result(const Running& running) const {
+Result Worker::make_result(const Held& held, Clock::time_point started,
+                           std::uint64_t started_us) const {
     Result r;
-    r.batch = running.held.task.batch;
-    r.id = running.held.task.id;
-    r.attempt = running.held.task.attempt;
+    r.batch = held.task.batch;
+    r.id = held.task.id;
+    r.attempt = held.task.attempt;
     r.host = host_;
     r.pid = pid_;
-    r.started_us = running.started_us;
-    r.sent_us = running.held.task.sent_us;
-    if (running.held.task.echo_input) r.input = running.held.task.payload;
+    r.started_us = started_us;
+    r.sent_us = held.task.sent_us;
+    if (held.task.echo_input) r.input = held.task.payload;
     r.duration_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - running.started)
-            .count());
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
     return r;
 }
 
-void Worker::start(Held held) {
-    auto running = std::make_unique<Running>();
-    running->held = std::move(held);
-    running->started = Clock::now();
-    running->started_us = unix_micros();
-    const std::string& payload = running->held.task.payload;
-    if (log_enabled(LogLevel::debug)) {
-        log_debug("task " + std::to_string(running->held.task.id) + " started (attempt " +
-                  std::to_string(running->held.task.attempt) + ")");
-    }
+std::unique_ptr<Job> Worker::make_job(const Task& task, Clock::time_point now) const {
+    const std::string_view payload = task.payload;
+    return std::visit(
+        [&](const auto& handler) -> std::unique_ptr<Job> {
+            using H = std::decay_t<decltype(handler)>;
+            if constexpr (std::is_same_v<H, BuiltinHandler>) {
+                return std::make_unique<BuiltinJob>(*builtin_, payload, now);
+            } else {
+                return std::make_unique<CommandJob>(build_argv(handler, payload, task.id),
+                                                    command_limits_, now);
+            }
+        },
+        options_.handler);
+}
 
-    if (builtin_) {
-        BuiltinOutcome outcome = (*builtin_)(payload);
-        if (outcome.delay.count() > 0) {
-            running->due = running->started + outcome.delay;
-            running->outcome = std::move(outcome);
-            running_.push_back(std::move(running));
-            return;
-        }
-        Result result = make_result(*running);
-        result.status = outcome.status;
-        result.exit_code = outcome.exit_code;
-        result.out = std::move(outcome.out);
-        result.err = std::move(outcome.err);
-        complete(running->held, result);
+void Worker::start(Held held) {
+    Running running;
+    running.held = std::move(held);
+    running.started = Clock::now();
+    running.started_us = unix_micros();
+    const Task& task = running.held.task;
+    if (log_enabled(LogLevel::debug)) {
+        log_debug("task " + std::to_string(task.id) + " started (attempt " +
+                  std::to_string(task.attempt) + ")");
+    }
+    try {
+        running.job = make_job(task, running.started);
+    } catch (const std::exception& e) {
+        JobOutcome outcome;
+        outcome.status = Status::error;
+        outcome.err = std::string(e.what()) + "\n";
+        complete(running, std::move(outcome));
         return;
     }
-
-    try {
-        std::vector<std::string> argv = std::visit(
-            [&](const auto& h) -> std::vector<std::string> {
-                using H = std::decay_t<decltype(h)>;
-                if constexpr (std::is_same_v<H, BuiltinHandler>) {
-                    return {};
-                } else {
-                    return build_argv(h, payload, running->held.task.id);
-                }
-            },
-            options_.handler);
-        running->child.emplace(argv, options_.max_output, options_.stderr_tail);
-        if (options_.timeout.count() > 0) running->deadline = running->started + options_.timeout;
-        running_.push_back(std::move(running));
-    } catch (const std::exception& e) {
-        Result result = make_result(*running);
-        result.status = Status::error;
-        result.exit_code.reset();
-        result.err = std::string(e.what()) + "\n";
-        complete(running->held, result);
+    // A job may be done at once (most built-ins).
+    if (auto outcome = running.job->step({}, running.started)) {
+        complete(running, std::move(*outcome));
+        return;
     }
+    running_.push_back(std::move(running));
 }
 
 void Worker::start_tasks() {
@@ -231,9 +255,20 @@ void Worker::start_tasks() {
     }
 }
 
+void Worker::complete(Running& running, JobOutcome outcome) {
+    Result result = make_result(running.held, running.started, running.started_us);
+    result.status = outcome.status;
+    result.exit_code = outcome.exit_code;
+    result.signal = outcome.signal;
+    result.out = std::move(outcome.out);
+    result.out_truncated = outcome.out_truncated;
+    result.err = std::move(outcome.err);
+    complete(running.held, result);
+}
+
 void Worker::complete(Held& held, Result& result) {
     const bool retryable = result.status == Status::failed || result.status == Status::timeout;
-    if (retryable && held.runs < options_.retries && !draining_) {
+    if (retryable && held.runs < options_.retries && phase_ == Phase::running) {
         const auto delay = std::min<std::chrono::milliseconds>(
             options_.retry_delay * (1LL << std::min(held.runs, 16u)), std::chrono::seconds(60));
         ++held.runs;
@@ -246,6 +281,7 @@ void Worker::complete(Held& held, Result& result) {
         return;
     }
     ++completed_;
+    pace_.task_completed();
     if (result.status != Status::ok) ++failed_;
     if (log_enabled(LogLevel::debug)) {
         log_debug("task " + std::to_string(held.task.id) + " " + to_string(result.status) +
@@ -254,66 +290,26 @@ void Worker::complete(Held& held, Result& result) {
     send_result(result);
 }
 
-void Worker::enforce_time_limits(Clock::time_point now) {
-    for (const auto& r : running_) {
-        if (!r->child) continue;
-        if (!r->timed_out && now >= r->deadline) {
-            r->timed_out = true;
-            r->child->kill_group(SIGTERM);
-            r->kill_at = now + options_.kill_grace;
-        } else if (r->timed_out && now >= r->kill_at) {
-            r->child->kill_group(SIGKILL);
-            r->kill_at = Clock::time_point::max();
-        }
-    }
-}
-
-// Completes `running` if its result is ready; returns true when it did.
-bool Worker::try_finish(Running& r, bool exited, Clock::time_point now) {
-    if (r.child) {
-        if (!exited) return false;
-        ExitStatus status = r.child->finish(/*kill_leftovers=*/r.timed_out);
-        Result result = make_result(r);
-        result.exit_code = status.exit_code;
-        result.signal = status.signal;
-        if (r.timed_out) {
-            result.status = Status::timeout;
-        } else {
-            result.status = status.exit_code == 0 ? Status::ok : Status::failed;
-        }
-        result.out = std::move(r.child->out());
-        result.out_truncated = r.child->out_truncated();
-        result.err = r.child->err();
-        if (r.timed_out) {
-            result.err += "taskpipe: killed after the time limit of " +
-                          std::to_string(options_.timeout.count()) + " ms\n";
-        }
-        complete(r.held, result);
-        return true;
-    }
-    if (r.due > now) return false;
-    Result result = make_result(r);
-    result.status = r.outcome.status;
-    result.exit_code = r.outcome.exit_code;
-    result.out = std::move(r.outcome.out);
-    result.err = std::move(r.outcome.err);
-    complete(r.held, result);
-    return true;
-}
-
 void Worker::send_result(const Result& result) {
-    if (outbox_.empty() && send_message<ResultsMessage>(results_, encoder_, result)) return;
-    outbox_.emplace_back(encoder_.encode(result));  // encoded again: rare, the sink is slow
+    if (outbox_.empty()) first_unsent_ = Clock::now();
+    outbox_.emplace_back(encoder_.encode(result));
 }
 
-void Worker::flush_outbox() {
+void Worker::flush_outbox(bool now_or_never) {
+    if (outbox_.empty()) return;
+    if (!now_or_never && !sink_full_ && !running_.empty() && phase_ == Phase::running &&
+        Clock::now() - first_unsent_ < kResultBatch) {
+        return;
+    }
     while (!outbox_.empty()) {
         const std::string& bytes = outbox_.front();
         if (!results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
+            sink_full_ = true;
             return;
         }
         outbox_.pop_front();
     }
+    sink_full_ = false;
 }
 
 void Worker::send_heartbeat() {
@@ -321,28 +317,38 @@ void Worker::send_heartbeat() {
     beat.host = host_;
     beat.pid = pid_;
     beat.concurrency = options_.concurrency;
-    beat.capacity = draining_ ? 0 : capacity_;
+    const bool draining = phase_ != Phase::running;
+    beat.capacity = draining ? 0 : capacity_;
     announced_capacity_ = beat.capacity;
-    beat.draining = draining_;
+    beat.draining = draining;
+    // Every message says which of its tasks have started (`running`): the others are queued
+    // here, and are sent elsewhere without counting an attempt if this worker goes silent.
+    beat.running.emplace();
     bool sent = false;
     auto flush = [&] {
         // A heartbeat is worth sending only now; if the sink's queue is full, skip it.
         (void)send_message<ResultsMessage>(results_, encoder_, beat);
         beat.tasks.clear();
+        beat.running->clear();
         sent = true;
     };
-    auto add = [&](const Task& t) {
+    auto add = [&](const Task& t, bool running) {
         beat.tasks.push_back({t.batch, t.id});
+        if (running) beat.running->push_back({t.batch, t.id});
         if (beat.tasks.size() == kMaxIdsPerMessage) flush();
     };
-    for (const auto& r : running_) add(r->held.task);
-    for (const Held& h : queue_) add(h.task);
-    for (const Held& h : waiting_) add(h.task);
+    for (const Running& r : running_) add(r.held.task, true);
+    for (const Held& h : queue_) add(h.task, false);
+    for (const Held& h : waiting_) add(h.task, false);
     if (!beat.tasks.empty() || !sent) flush();
 }
 
+void Worker::enter(Phase next) {
+    if (phase_ == Phase::running && next != Phase::running) begin_drain();
+    phase_ = next;
+}
+
 void Worker::begin_drain() {
-    draining_ = true;
     capacity_ = 0;    // whatever is still in the socket is released as it is taken
     receive_tasks();  // (tasks in flight after this come back through the liveness timeout)
     close_task_socket();
@@ -354,84 +360,93 @@ void Worker::begin_drain() {
     flush_releases();
     log_info("shutting down: finishing " + std::to_string(running_.size()) +
              " running tasks, handed back " + std::to_string(handed_back) + " queued");
+    phase_ = Phase::draining;
     send_heartbeat();  // tells the sink at once which tasks this worker still holds
 }
 
 Worker::Clock::time_point Worker::next_wake() const {
-    Clock::time_point wake = std::min(next_heartbeat_, next_capacity_update_);
-    for (const auto& r : running_) {
-        if (!r->child) {
-            wake = std::min(wake, r->due);
-        } else {
-            wake = std::min(wake, r->timed_out ? r->kill_at : r->deadline);
-        }
-    }
+    Clock::time_point wake = std::min(next_heartbeat_, pace_.next_update());
+    for (const Running& r : running_) wake = std::min(wake, r.job->wake_at());
     for (const Held& h : waiting_) wake = std::min(wake, h.not_before);
+    if (!outbox_.empty() && !sink_full_) wake = std::min(wake, first_unsent_ + kResultBatch);
     return wake;
 }
 
+bool Worker::must_wake_for_tasks() const {
+    return running_.size() < options_.concurrency || held() >= capacity_;
+}
+
+// The loop polls plain descriptors: its own, the jobs', and the ZMQ_FD of each ZeroMQ socket it
+// waits on. ZMQ_FD only says that libzmq has commands to process, and stays quiet while
+// unprocessed ones are pending, so before sleeping on a socket's ZMQ_FD the loop asks for its
+// ZMQ_EVENTS (which processes them), and it reads every socket it reads until EAGAIN. This is
+// what zmq_poll does, less its second pass over every socket after each wake-up.
 int Worker::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
     shutdown.set_immediate_exit_hook(kill_all_children);
     next_heartbeat_ = Clock::now();
-    next_capacity_update_ = Clock::now() + kCapacityPeriod;
-    std::vector<zmq::pollitem_t> items;
-    std::vector<bool> exited;
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> watched;  // how many entries each running job appended
+    const int results_fd = results_.get(zmq::sockopt::fd);
 
     while (true) {
-        if (shutdown.requested() && !draining_) begin_drain();
+        const Phase next = next_phase(phase_, shutdown.requested(), running_.size());
+        if (next != phase_) enter(next);
+        if (phase_ == Phase::done) break;
         receive_tasks();
         start_tasks();
         flush_outbox();
         auto now = Clock::now();
         update_capacity(now);
         if (now >= next_heartbeat_) {
+            reconnect_if_abandoned(now);
             send_heartbeat();
             next_heartbeat_ = now + options_.heartbeat_interval;
         }
-        if (draining_ && running_.empty()) break;
-        reconnect_if_dropped();
 
-        items.clear();
-        if (!draining_) items.push_back({nullptr, shutdown.fd(), ZMQ_POLLIN, 0});
-        // Always taken at once, so that the next heartbeat names every task held here.
-        if (tasks_) items.push_back({tasks_->handle(), 0, ZMQ_POLLIN, 0});
-        if (tasks_monitor_) items.push_back({tasks_monitor_->handle(), 0, ZMQ_POLLIN, 0});
-        if (!outbox_.empty()) items.push_back({results_.handle(), 0, ZMQ_POLLOUT, 0});
-        const std::size_t first_child_item = items.size();
-        for (const auto& r : running_) {
-            if (!r->child) continue;
-            items.push_back({nullptr, r->child->stdout_fd(), ZMQ_POLLIN, 0});
-            items.push_back({nullptr, r->child->stderr_fd(), ZMQ_POLLIN, 0});
-            items.push_back({nullptr, r->child->exit_fd(), ZMQ_POLLIN, 0});
+        fds.clear();
+        bool ready_now = false;
+        if (phase_ == Phase::running) fds.push_back({shutdown.fd(), POLLIN, 0});
+        // A task that arrives while every slot is busy and the worker holds less than its
+        // capacity only joins the queue: it is taken at the next wake-up (a task ending, the
+        // heartbeat, which takes tasks before naming those it holds), one wake-up fewer per task.
+        if (tasks_ && must_wake_for_tasks()) {
+            ready_now |= (tasks_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+            fds.push_back({tasks_->get(zmq::sockopt::fd), POLLIN, 0});
         }
-        const auto timeout = std::chrono::ceil<std::chrono::milliseconds>(
-            std::max(Clock::duration::zero(), next_wake() - Clock::now()));
-        poll(items, timeout);
+        if (sink_full_) {
+            ready_now |= (results_.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0;
+            fds.push_back({results_fd, POLLIN, 0});
+        }
+        const std::size_t first_job_item = fds.size();
+        watched.clear();
+        for (const Running& r : running_) watched.push_back(r.job->watch(fds));
+        const auto timeout = ready_now ? std::chrono::milliseconds(0)
+                                       : std::chrono::ceil<std::chrono::milliseconds>(std::max(
+                                             Clock::duration::zero(), next_wake() - Clock::now()));
+        if (::poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) < 0) {
+            if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
+            for (pollfd& p : fds) p.revents = 0;  // a signal: the loop looks at the flag
+        }
 
-        // running_ has not changed since the items were built: child i is at item 3i.
-        exited.assign(running_.size(), false);
-        std::size_t item = first_child_item;
-        for (std::size_t i = 0; i < running_.size(); ++i) {
-            ChildProcess* child = running_[i]->child ? &*running_[i]->child : nullptr;
-            if (child == nullptr) continue;
-            constexpr short kReadable = ZMQ_POLLIN | ZMQ_POLLERR;
-            if (items[item].revents & kReadable) child->read_stdout();
-            if (items[item + 1].revents & kReadable) child->read_stderr();
-            exited[i] = (items[item + 2].revents & ZMQ_POLLIN) != 0;
-            item += 3;
-        }
+        // running_ has not changed since fds was built: job i's entries follow job i-1's.
         now = Clock::now();
-        enforce_time_limits(now);
+        std::size_t item = first_job_item;
         std::size_t kept = 0;
         for (std::size_t i = 0; i < running_.size(); ++i) {
-            if (!try_finish(*running_[i], exited[i], now)) {
-                running_[kept++] = std::move(running_[i]);
+            const std::span<const pollfd> ready(fds.data() + item, watched[i]);
+            item += watched[i];
+            if (auto outcome = running_[i].job->step(ready, now)) {
+                complete(running_[i], std::move(*outcome));
+            } else {
+                if (kept != i) running_[kept] = std::move(running_[i]);
+                ++kept;
             }
         }
         running_.resize(kept);
+        if (held() == 0) pace_.idle(now);
     }
-    flush_outbox();
+    flush_outbox(true);
     log_info("stopped after " + std::to_string(completed_) + " tasks (" + std::to_string(failed_) +
              " not ok)" +
              (outbox_.empty() ? ""

@@ -1,15 +1,19 @@
 // The worker: pulls tasks from the ventilator, runs up to `concurrency` of them at once, and
 // pushes each result to the sink, with a heartbeat that names every task it holds.
 //
-// It takes tasks off the socket as soon as they arrive, so that every task it has received is
-// named in its next heartbeat: the ventilator re-sends only tasks that no live worker holds.
+// It takes tasks off the socket at every wake-up of its loop, and at once when it has a free
+// slot or holds its capacity; the heartbeat takes them first, so that every task it has
+// received is named in its next heartbeat: the ventilator re-sends only tasks that no live
+// worker holds.
 // It holds at most `capacity` tasks (running and queued): about 100 ms of work at its own pace,
 // and at least twice its concurrency. Tasks beyond that are released at once, through the
 // sink, for the ventilator to give to another worker: a slow worker does not hoard tasks that
 // fast workers could run.
-// On the first SIGINT/SIGTERM it takes no new task, releases the queued ones, finishes the
-// running ones, delivers their results and exits 0. A second signal
-// kills the running commands' process groups and exits at once.
+// Its phases (phase.hpp): running; on the first SIGINT/SIGTERM, draining (it takes no new
+// task, releases the queued ones, finishes the running ones and delivers their results); done
+// (it exits 0). A second signal kills the running commands' process groups and exits at once.
+// Each running task is a Job (job.hpp): the loop polls what the jobs watch, wakes at their
+// times and turns their outcomes into results.
 // Not thread-safe: one thread runs run().
 #pragma once
 
@@ -18,13 +22,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "builtin.hpp"
-#include "child_process.hpp"
+#include "capacity.hpp"
+#include "command_job.hpp"
+#include "job.hpp"
 #include "options.hpp"
+#include "phase.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/malformed_log.hpp"
 
@@ -48,62 +56,65 @@ class Worker {
         Clock::time_point not_before;  // for a re-run after a failure
     };
 
-    // A task that has started and has no result yet.
+    // A task whose handler has started and has no result yet.
     struct Running {
         Held held;
         Clock::time_point started;
         std::uint64_t started_us = 0;
-        std::optional<ChildProcess> child;  // for commands
-        BuiltinOutcome outcome;             // for a built-in whose result is delayed
-        Clock::time_point due;              // built-in: when the result is ready
-        Clock::time_point deadline = Clock::time_point::max();  // --timeout
-        Clock::time_point kill_at = Clock::time_point::max();   // SIGKILL after the grace
-        bool timed_out = false;
+        std::unique_ptr<Job> job;
     };
 
     void receive_tasks();
     void watch_task_connection();
-    void reconnect_if_dropped();
+    void reconnect_if_abandoned(Clock::time_point now);
+    // Whether a task arriving now needs the loop at once: to start it (a slot is free) or to
+    // release it (the worker holds its capacity).
+    bool must_wake_for_tasks() const;
     void close_task_socket();
     void flush_releases();
     void start_tasks();
     void start(Held held);
-    void enforce_time_limits(Clock::time_point now);
-    bool try_finish(Running& running, bool exited, Clock::time_point now);
+    std::unique_ptr<Job> make_job(const Task& task, Clock::time_point now) const;
     void complete(Held& held, Result& result);
+    void complete(Running& running, JobOutcome outcome);
     void send_result(const Result& result);
-    void flush_outbox();
+    // Sends the results waiting in outbox_ if they have waited kResultBatch, or nothing else
+    // runs, or `now_or_never`; keeps what the sink socket does not take.
+    void flush_outbox(bool now_or_never = false);
     void send_heartbeat();
     void update_capacity(Clock::time_point now);
     std::size_t held() const { return queue_.size() + running_.size() + waiting_.size(); }
+    void enter(Phase next);
     void begin_drain();
     Clock::time_point next_wake() const;
-    Result make_result(const Running& running) const;
+    Result make_result(const Held& held, Clock::time_point started, std::uint64_t started_us) const;
 
     WorkerOptions options_;
+    CommandLimits command_limits_;
     std::optional<Builtin> builtin_;
     std::string host_;
     std::uint32_t pid_;
     zmq::context_t context_{1};
     std::optional<CurveKeys> curve_;      // none: no security
     std::optional<zmq::socket_t> tasks_;  // closed when draining
-    // Disconnect events of tasks_. libzmq does not reconnect after a protocol error (a frame
-    // over ZMQ_MAXMSGSIZE, say), so the worker connects again itself on every disconnect.
+    // Connection events of tasks_: see reconnect_if_abandoned().
     std::optional<zmq::socket_t> tasks_monitor_;
+    std::optional<Clock::time_point> dropped_at_;  // the last event was a drop, seen then
     zmq::socket_t results_;
     Encoder encoder_;
 
+    Phase phase_ = Phase::running;
     std::deque<Held> queue_;
     std::vector<Held> waiting_;  // failed, to be re-run after a delay
-    std::vector<std::unique_ptr<Running>> running_;
-    std::deque<std::string> outbox_;  // encoded results the sink socket did not take yet
+    std::vector<Running> running_;
+    std::deque<std::string> outbox_;  // encoded results not handed to the sink socket yet
+    Clock::time_point first_unsent_;  // when the oldest of them was made
+    bool sink_full_ = false;          // the sink socket refused the last one
     Clock::time_point next_heartbeat_;
-    std::uint32_t capacity_;                // tasks held at most
+    std::uint32_t capacity_;                // tasks held at most: pace_'s, 0 when draining
     std::uint32_t announced_capacity_ = 0;  // as last sent in a heartbeat
-    Clock::time_point next_capacity_update_;
-    std::uint64_t completed_at_last_update_ = 0;
+    Capacity pace_{options_.concurrency, Clock::now()};
     std::vector<TaskRef> releasing_;
-    bool draining_ = false;
 
     std::uint64_t completed_ = 0;
     std::uint64_t failed_ = 0;

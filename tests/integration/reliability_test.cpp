@@ -274,6 +274,39 @@ TEST(Reliability, BatchCompletesWhileWorkersAreKilledAndRestarted) {
     expect_every_task_once_and_ok(sink, ventilator, kTasks, deadline);
 }
 
+// Issue 10: "A task whose handler kills its worker also makes 1-2 innocent tasks `lost` without
+// ever running them ... Heartbeats don't say which held tasks have started, so every held task
+// counts an attempt." With one slot per worker nothing runs beside the poison; the tasks queued
+// on the worker it kills never started there, and with --max-attempts 1 any attempt counted
+// against them would make them lost.
+TEST(Reliability, TasksQueuedBesideAPoisonTaskAreNotLost) {
+    std::string input = "poison\n";
+    for (int i = 2; i <= 12; ++i) input += "task-" + std::to_string(i) + "\n";
+    constexpr std::uint64_t kTasks = 12;
+
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--jsonl"});
+    std::vector<std::string> options = kShortLiveness;
+    options.insert(options.end(), {"--max-attempts", "1"});
+    Process& ventilator = pipeline.start_ventilator(Stdin::data(input), options);
+    // The poison runs long enough for the worker to take more tasks, then kills it ($PPID).
+    const auto args = worker_args({"-c", "1"}, {"--shell", R"(if [ "$1" = poison ]; then
+        sleep 0.5; kill -9 $PPID; fi; sleep 0.05; echo "$1")"});
+    Process& victim = pipeline.start_worker(args);
+    ASSERT_TRUE(victim.wait_for_exit(deadline_in(20s))) << "the poison did not kill its worker";
+    pipeline.start_worker(args);
+
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(40s)), 1) << sink.describe();
+    EXPECT_EQ(ventilator.wait_for_exit(deadline_in(10s)), 1) << ventilator.describe();
+    const Census census = take_census(sink.stdout_text(), kTasks);
+    EXPECT_TRUE(census.exact()) << census.describe() << sink.describe();
+    EXPECT_EQ(census.not_with_status("ok"), std::vector<std::uint64_t>{1})
+        << sink.stdout_text() << ventilator.describe();
+    EXPECT_TRUE(ventilator.wait_for_stderr("no attempt is counted", deadline_in(1s)))
+        << "no task was queued on the poisoned worker: the test proves nothing\n"
+        << ventilator.describe();
+}
+
 // A poison task kills every worker that runs it: after --max-attempts sends it is reported
 // lost ("task N lost: no result after K attempts", status "lost"), every other task has its
 // result once, and the sink and the ventilator exit 1.
@@ -391,6 +424,43 @@ TEST(Reliability, TimeoutKillsACommandThatIgnoresSigtermAndItsChildren) {
         << processes_mentioning(marker, worker.pid()).size() << " shells, "
         << processes_mentioning("sleep 37 ").size() << " sleeps left";
     EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+// Issue 10: "A task's background child outlives the task and the worker unless the task timed
+// out". README: the worker kills what is left of a task's process group when the task ends;
+// --keep-leftovers leaves it running. (Each test sleeps for a duration no other test uses, to
+// find its sleep in /proc when both run at once.)
+TEST(Reliability, ABackgroundChildDiesWithItsTask) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink();
+    Process& ventilator = pipeline.start_ventilator(Stdin::data("x\n"));
+    Process& worker =
+        pipeline.start_worker(worker_args({}, {"--shell", "sleep 41 & echo started"}));
+
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+    EXPECT_EQ(ventilator.wait_for_exit(deadline_in(5s)), 0) << ventilator.describe();
+    EXPECT_EQ(sink.stdout_text(), "started\n");
+    EXPECT_TRUE(wait_for([&] { return processes_mentioning("sleep 41 ", worker.pid()).empty(); },
+                         deadline_in(5s)))
+        << "the task's background sleep is still running";
+    EXPECT_TRUE(worker.running()) << "the worker went with it:\n" << worker.describe();
+}
+
+TEST(Reliability, KeepLeftoversLetsABackgroundChildOutliveItsTaskAndTheWorker) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink();
+    Process& ventilator = pipeline.start_ventilator(Stdin::data("x\n"));
+    Process& worker = pipeline.start_worker(
+        worker_args({"--keep-leftovers"}, {"--shell", "sleep 43 & echo started"}));
+
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+    EXPECT_EQ(ventilator.wait_for_exit(deadline_in(5s)), 0) << ventilator.describe();
+    EXPECT_EQ(sink.stdout_text(), "started\n");
+    worker.signal(SIGTERM);
+    EXPECT_EQ(worker.wait_for_exit(deadline_in(5s)), 0) << worker.describe();
+    const std::vector<pid_t> left = processes_mentioning("sleep 43 ");
+    EXPECT_EQ(left.size(), 1u) << "the background sleep did not outlive the worker";
+    for (const pid_t pid : left) ::kill(pid, SIGKILL);
 }
 
 TEST(Reliability, TimeoutStopsAPlainCommandWithinSeconds) {

@@ -14,6 +14,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -253,6 +255,122 @@ TEST(ChildProcess, FinishLeavesBackgroundChildrenByDefault) {
     child.finish();
     EXPECT_FALSE(process_dead(grandchild));
     ::kill(grandchild, SIGKILL);
+}
+
+// The mask of `field` (SigBlk, SigIgn, ...) in a /proc/PID/status text.
+unsigned long long signal_mask(const std::string& status, const std::string& field) {
+    const auto at = status.find(field + ":");
+    if (at == std::string::npos) return ~0ull;
+    return std::stoull(status.substr(at + field.size() + 1), nullptr, 16);
+}
+
+constexpr unsigned long long bit(int signo) { return 1ull << (signo - 1); }
+
+// "SIGPIPE, SIGINT and SIGTERM at their default action and no signal blocked", whatever the
+// worker does with them; a signal the worker was told to ignore (nohup) stays ignored.
+TEST(ChildProcess, CommandStartsWithDefaultSignalsAndNoneBlocked) {
+    struct sigaction old_pipe {};
+    struct sigaction old_hup {};
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, &old_pipe);
+    sigaction(SIGHUP, &ignore, &old_hup);
+    sigset_t usr1;
+    sigset_t old_mask;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, &old_mask);
+
+    ChildProcess child(Argv{"cat", "/proc/self/status"}, kMaxStdout, kStderrTail);
+    const auto status = wait_for_exit(child);
+
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    sigaction(SIGPIPE, &old_pipe, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+    ASSERT_TRUE(status.has_value());
+    ASSERT_EQ(status->exit_code, 0);
+    EXPECT_EQ(signal_mask(child.out(), "SigBlk"), 0u) << child.out();
+    const auto ignored = signal_mask(child.out(), "SigIgn");
+    EXPECT_EQ(ignored & (bit(SIGPIPE) | bit(SIGINT) | bit(SIGTERM)), 0u) << child.out();
+    EXPECT_NE(ignored & bit(SIGHUP), 0u) << child.out();
+}
+
+// A directory of its own for PATH tests, removed at the end; PATH restored.
+class PathTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/taskpipe-path-test-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        root_ = tmpl;
+        std::filesystem::create_directory(root_ / "a");
+        std::filesystem::create_directory(root_ / "b");
+        const char* path = std::getenv("PATH");
+        old_path_ = path != nullptr ? path : "";
+        setenv("PATH", ((root_ / "a").string() + ":" + (root_ / "b").string()).c_str(), 1);
+    }
+    void TearDown() override {
+        setenv("PATH", old_path_.c_str(), 1);
+        std::filesystem::remove_all(root_);
+    }
+    // A script DIR/NAME that prints DIR's name.
+    void script(const std::string& dir, const std::string& name, bool executable = true) {
+        const auto file = root_ / dir / name;
+        std::ofstream(file) << "#!/bin/sh\necho " << dir << "\n";
+        std::filesystem::permissions(file, executable ? std::filesystem::perms::owner_all
+                                                      : std::filesystem::perms::owner_read);
+    }
+    std::string run(const std::string& name) {
+        ChildProcess child(Argv{name}, kMaxStdout, kStderrTail);
+        const auto status = wait_for_exit(child);
+        if (!status || status->exit_code != 0) return "failed";
+        return child.out();
+    }
+    std::filesystem::path root_;
+    std::string old_path_;
+};
+
+TEST_F(PathTest, ACommandIsSearchedInPathOrder) {
+    script("b", "tp-cmd");
+    EXPECT_EQ(run("tp-cmd"), "b\n");
+    script("a", "tp-other");
+    script("b", "tp-other");
+    EXPECT_EQ(run("tp-other"), "a\n");
+}
+
+// execvp: "If permission is denied for a file, ... continue searching the rest of the search
+// path"; the command is then reported as not executable only if no later entry runs.
+TEST_F(PathTest, AFileThatCannotBeExecutedIsPassedOver) {
+    script("a", "tp-cmd", /*executable=*/false);
+    script("b", "tp-cmd");
+    EXPECT_EQ(run("tp-cmd"), "b\n");
+    try {
+        script("a", "tp-denied", false);
+        ChildProcess child(Argv{"tp-denied"}, kMaxStdout, kStderrTail);
+        ADD_FAILURE() << "a file without execute permission ran";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code().value(), EACCES) << e.what();
+    }
+}
+
+// "the directory where the same name was found last time is tried first (as bash's command
+// hash does)", and the search starts again from the front when that fails.
+TEST_F(PathTest, TheDirectoryThatWorkedLastIsTriedFirstThenPathAgain) {
+    script("b", "tp-cmd");
+    EXPECT_EQ(run("tp-cmd"), "b\n");
+    script("a", "tp-cmd");
+    EXPECT_EQ(run("tp-cmd"), "b\n");
+    std::filesystem::remove(root_ / "b" / "tp-cmd");
+    EXPECT_EQ(run("tp-cmd"), "a\n");
+    std::filesystem::remove(root_ / "a" / "tp-cmd");
+    EXPECT_THROW(ChildProcess(Argv{"tp-cmd"}, kMaxStdout, kStderrTail), std::system_error);
+}
+
+TEST_F(PathTest, ANewPathIsSearchedAfresh) {
+    script("a", "tp-cmd");
+    script("b", "tp-cmd");
+    EXPECT_EQ(run("tp-cmd"), "a\n");
+    setenv("PATH", (root_ / "b").c_str(), 1);
+    EXPECT_EQ(run("tp-cmd"), "b\n");
 }
 
 TEST(ChildProcess, MovedFromProcessLeavesTheCommandAlone) {

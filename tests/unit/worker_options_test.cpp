@@ -139,5 +139,13 @@ TEST(WorkerOptions, MaxOutputIsSet) {
     EXPECT_THROW(parse({"--max-output=-1", "--builtin", "echo"}), UsageError);
 }
 
+// README: "what it left running in its group ... gets SIGKILL"; "--keep-leftovers: leftovers then
+// run on".
+TEST(WorkerOptions, LeftoversAreKilledUnlessKeepLeftoversIsGiven) {
+    EXPECT_TRUE(parse({"--builtin", "echo"}).options.kill_leftovers);
+    EXPECT_FALSE(parse({"--keep-leftovers", "--", "sh", "-c", "x"}).options.kill_leftovers);
+    EXPECT_THROW(parse({"--keep-leftovers=yes", "--builtin", "echo"}), UsageError);
+}
+
 }  // namespace
 }  // namespace taskpipe
