@@ -211,8 +211,10 @@ void ServiceDesk::cancel(const Producer& from, const Cancel& c, std::uint64_t no
         pending_.replies.push_back({from, std::move(state)});
     };
     const auto it = unfinished_.find(c.id);
-    if (it != unfinished_.end() && it->second.where == Where::running) {
-        return answer(*report_in_memory(c.id, now_us));  // too late: it was sent
+    // Too late once it was sent; handed to the ledger but not yet sent (no worker took it), it
+    // is cancelled, and taken off the ledger at the commit.
+    if (it != unfinished_.end() && it->second.where == Where::running && it->second.attempts > 0) {
+        return answer(*report_in_memory(c.id, now_us));
     }
     try {
         const std::optional<TaskState> state = store_.cancel(c.id, now_us);
@@ -249,6 +251,7 @@ void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
         if (store_.record(o.id, result)) {
             pending_.recorded.emplace_back(o.id, std::move(result));
             pending_.record.ids.push_back(o.id);
+            pending_.outcomes.push_back(o);
             return;
         }
         // Recorded before: the same result again (its Record was lost), or another one.
@@ -346,8 +349,11 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
                 if (l != group.lost.end()) retry_lost_.push_back(*l);
             }
         }
-        // The outcomes are sent again by the sink when they are not recorded; asking for them
-        // would need their content, which the sink still holds: no Record goes out.
+        // The sink holds these results and does not send them again (nor a later result for
+        // the same task): they are recorded at the next commit. No Record goes out.
+        retry_outcomes_.insert(retry_outcomes_.end(),
+                               std::make_move_iterator(group.outcomes.begin()),
+                               std::make_move_iterator(group.outcomes.end()));
         return effects;
     }
     for (auto& [id, task] : group.created) {
@@ -357,6 +363,7 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
     effects.replies = std::move(group.replies);
     for (std::uint64_t id : group.cancelled) {
         if (auto r = report_in_memory(id, now_us)) {
+            if (unfinished_.at(id).where == Where::running) effects.finished.push_back(id);
             r->state = "cancelled";
             r->finished_us = now_us;
             finish(id, *r, effects.replies);
@@ -409,7 +416,16 @@ std::optional<ServiceDesk::Ready> ServiceDesk::next_ready(std::uint64_t now_us) 
 }
 
 void ServiceDesk::sent(std::uint64_t id) {
-    if (auto it = unfinished_.find(id); it != unfinished_.end()) ++it->second.attempts;
+    const auto it = unfinished_.find(id);
+    if (it == unfinished_.end()) return;
+    ++it->second.attempts;
+    try {
+        // Committed with the next group: a status asked once the task has finished (from the
+        // store) counts its attempts, and a running task is no longer cancelled in the store.
+        (void)store_.mark_sent(id, it->second.attempts);
+    } catch (const StoreError&) {
+        // The group fails at its commit; a restart sends the task again anyway.
+    }
 }
 
 std::vector<ServiceDesk::Reply> ServiceDesk::expire_waiters(TimePoint now, std::uint64_t now_us) {

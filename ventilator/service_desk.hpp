@@ -130,6 +130,7 @@ class ServiceDesk {
         std::vector<std::pair<std::uint64_t, Unfinished>> created;  // new tasks
         std::vector<std::uint64_t> cancelled;
         std::vector<std::pair<std::uint64_t, StoredResult>> recorded;
+        std::vector<Outcome> outcomes;  // those recorded: again at the next commit if this fails
         std::vector<Lost> lost;
         Record record;
     };
