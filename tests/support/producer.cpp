@@ -26,7 +26,7 @@ std::string text(const std::optional<std::string>& value) { return value ? *valu
 }  // namespace
 
 Producer::Producer(const std::string& endpoint, Socket socket, int receive_hwm)
-    : socket_(make_socket(context_, socket, endpoint, receive_hwm)) {}
+    : socket_(make_socket(context_, socket, endpoint, receive_hwm)), req_(socket == Socket::req) {}
 
 template <typename M>
 std::uint64_t Producer::send(M message) {
@@ -62,6 +62,8 @@ void Producer::take(ToProducer message) {
 std::size_t Producer::receive(Deadline deadline) {
     std::size_t taken = 0;
     for (;;) {
+        // A REQ socket that has its answer may not receive again before it sends.
+        if (req_ && taken > 0) return taken;
         std::optional<Received<ToProducer>> received = recv_message<ToProducer>(socket_);
         if (received) {
             ++taken;

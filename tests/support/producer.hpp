@@ -89,6 +89,7 @@ class Producer {
 
     zmq::context_t context_{1};
     zmq::socket_t socket_;
+    bool req_;
     Encoder encoder_;
     std::uint64_t next_req_ = 1;
     std::map<std::uint64_t, ToProducer> answers_;  // by req, not yet asked for
