@@ -36,7 +36,9 @@ SocketOptions listen_socket_options(const std::optional<CurveKeys>& curve) {
     o.linger_ms = 1000;  // the last answers at exit; producers ask again if they miss them
     // Unread answers and notices a producer may have queued before further ones are dropped.
     o.send_hwm = 10000;
-    o.receive_hwm = 10000;
+    // Requests read ahead of the loop per connection: what a flooding producer can make the
+    // head hold (up to 1,000 frames of up to 2 MiB); beyond that its requests wait on its side.
+    o.receive_hwm = 1000;
     o.max_message_size = 2 << 20;  // a 1 MiB payload and its envelope; larger: disconnected
     return o;
 }
