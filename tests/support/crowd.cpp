@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 namespace taskpipe::testing {
 
@@ -49,25 +50,20 @@ std::string ready_command() {
     return frame(body, /*command=*/true);
 }
 
-int connect_ipc(const std::string& path, Deadline deadline) {
+// A connected descriptor, or -1 when the head's listen queue is full (EAGAIN): it is
+// accepting, so try again shortly.
+int connect_ipc(const std::string& path) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (path.size() >= sizeof address.sun_path) throw std::invalid_argument("ipc path too long");
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    for (;;) {
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
-        if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
-            return fd;
-        }
-        const int error = errno;
-        ::close(fd);
-        // EAGAIN: the head's listen queue is full; it is accepting, so try again shortly.
-        if (error != EAGAIN || Clock::now() >= deadline) {
-            throw std::system_error(error, std::generic_category(), "connect " + path);
-        }
-        ::usleep(1000);
-    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) return fd;
+    const int error = errno;
+    ::close(fd);
+    if (error != EAGAIN) throw std::system_error(error, std::generic_category(), "connect " + path);
+    return -1;
 }
 
 }  // namespace
@@ -79,9 +75,15 @@ Crowd::Crowd(const std::string& endpoint, std::size_t count, Deadline deadline) 
     peers_.resize(count);
     try {
         for (Peer& peer : peers_) {
-            peer.fd = connect_ipc(path, deadline);
+            // While the head's listen queue is full, the connections made so far are served
+            // (greetings, pings): the head closes one that is silent for 5 s.
+            while ((peer.fd = connect_ipc(path)) < 0) {
+                if (Clock::now() >= deadline) {
+                    throw std::system_error(EAGAIN, std::generic_category(), "connect " + path);
+                }
+                pump(std::chrono::milliseconds(1));
+            }
             peer.out = hello;
-            // Keep the accept queue moving: greetings are read as soon as they are written.
             if ((&peer - peers_.data()) % 256 == 255) pump(std::chrono::milliseconds(0));
         }
     } catch (...) {
@@ -100,7 +102,8 @@ void Crowd::close(Peer& peer) {
 }
 
 void Crowd::send(std::size_t i, std::string_view body) {
-    peers_[i].out += frame(body, /*command=*/false);
+    Peer& peer = peers_[i];
+    (peer.ready ? peer.out : peer.waiting) += frame(body, /*command=*/false);
 }
 
 void Crowd::pump(std::chrono::milliseconds wait) {
@@ -164,7 +167,10 @@ void Crowd::parse(Peer& peer) {
         }
         const std::size_t name_size = body.empty() ? 0 : static_cast<unsigned char>(body[0]);
         const std::string_view name = body.substr(1, name_size);
-        if (name == "PING" && body.size() >= 1 + name_size + 2) {
+        if (name == "READY") {
+            peer.ready = true;
+            peer.out += std::exchange(peer.waiting, {});
+        } else if (name == "PING" && body.size() >= 1 + name_size + 2) {
             const std::string_view context = body.substr(1 + name_size + 2);
             peer.out += frame("\x04PONG" + std::string(context), /*command=*/true);
         } else if (name == "ERROR") {

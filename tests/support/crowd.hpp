@@ -27,7 +27,8 @@ class Crowd {
 
     std::size_t size() const { return peers_.size(); }
 
-    // Queues `frame` as one message from producer `i`; sent by the next pump().
+    // Queues `frame` as one message from producer `i`; sent by the next pump() once the
+    // connection's handshake is over (libzmq closes a connection that sends a message before).
     void send(std::size_t i, std::string_view frame);
 
     // Writes what is queued and reads what has come, until `condition()` holds or `deadline`
@@ -51,9 +52,11 @@ class Crowd {
   private:
     struct Peer {
         int fd = -1;
-        std::string out;  // bytes to write
-        std::string in;   // bytes read, not yet parsed
+        std::string out;      // bytes to write
+        std::string waiting;  // messages queued before the head's READY, written after it
+        std::string in;       // bytes read, not yet parsed
         bool greeted = false;
+        bool ready = false;  // the head's READY came: the handshake is over
         bool closed = false;
         std::vector<std::string> messages;
     };
