@@ -1,6 +1,7 @@
 #include "service_desk.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace taskpipe {
@@ -116,7 +117,8 @@ void ServiceDesk::submit(const Producer& from, const Submit& s, std::uint64_t no
         not_before = std::max(not_before, now_us + delay_us);
     }
     try {
-        if (!s.key && unfinished_count() >= settings_.max_queue) {
+        // A keyed submission of a task already kept is answered even when the queue is full.
+        if (unfinished_count() >= settings_.max_queue && (!s.key || !store_.find_key(*s.key))) {
             return refuse(error(s.req, "full",
                                 "the head holds --max-queue (" +
                                     std::to_string(settings_.max_queue) + ") unfinished tasks"));
@@ -125,12 +127,6 @@ void ServiceDesk::submit(const Producer& from, const Submit& s, std::uint64_t no
         const StoredTask& task = outcome.task;
         switch (outcome.kind) {
             case SubmitOutcome::Kind::created: {
-                if (unfinished_count() >= settings_.max_queue) {
-                    // A keyed task is found before the queue is checked; this one is new: undo.
-                    store_.rollback();
-                    pending_ = {};
-                    return refuse(error(s.req, "full", "the head holds --max-queue tasks"));
-                }
                 Unfinished u;
                 u.payload = s.payload;
                 u.key = s.key;
@@ -211,8 +207,8 @@ void ServiceDesk::cancel(const Producer& from, const Cancel& c, std::uint64_t no
         pending_.replies.push_back({from, std::move(state)});
     };
     const auto it = unfinished_.find(c.id);
-    // Too late once it was sent; handed to the ledger but not yet sent (no worker took it), it
-    // is cancelled, and taken off the ledger at the commit.
+    // Too late once it was sent. A task handed to the ledger and not sent yet is taken back
+    // from it at the commit (Effects::finished), before anything more is sent.
     if (it != unfinished_.end() && it->second.where == Where::running && it->second.attempts > 0) {
         return answer(*report_in_memory(c.id, now_us));
     }
@@ -248,10 +244,10 @@ void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
     result.duration_us = o.duration_us;
     result.finished_us = now_us;
     try {
+        pending_.outcomes.push_back(o);
         if (store_.record(o.id, result)) {
             pending_.recorded.emplace_back(o.id, std::move(result));
             pending_.record.ids.push_back(o.id);
-            pending_.outcomes.push_back(o);
             return;
         }
         // Recorded before: the same result again (its Record was lost), or another one.
@@ -260,6 +256,7 @@ void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
                           task->result->started_us == result.started_us;
         (same ? pending_.record.ids : pending_.record.drop).push_back(o.id);
     } catch (const StoreError&) {
+        pending_.outcomes.pop_back();
         retry_outcomes_.push_back(o);
     }
 }
@@ -342,15 +339,10 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
             }
         }
         effects.replies = std::move(group.replies);
-        for (const auto& [id, result] : group.recorded) {
-            if (result.status == Status::lost) {
-                const auto l = std::find_if(group.lost.begin(), group.lost.end(),
-                                            [&](const Lost& x) { return x.id == id; });
-                if (l != group.lost.end()) retry_lost_.push_back(*l);
-            }
-        }
-        // The sink holds these results and does not send them again (nor a later result for
-        // the same task): they are recorded at the next commit. No Record goes out.
+        // Every lost task of the group was recorded in it (see lost()).
+        retry_lost_.insert(retry_lost_.end(), group.lost.begin(), group.lost.end());
+        // Recorded at the next commit. The sink holds their results meanwhile, and would not
+        // tell again: a result that comes again for a task it holds one for is dropped.
         retry_outcomes_.insert(retry_outcomes_.end(),
                                std::make_move_iterator(group.outcomes.begin()),
                                std::make_move_iterator(group.outcomes.end()));
@@ -363,10 +355,10 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
     effects.replies = std::move(group.replies);
     for (std::uint64_t id : group.cancelled) {
         if (auto r = report_in_memory(id, now_us)) {
-            if (unfinished_.at(id).where == Where::running) effects.finished.push_back(id);
             r->state = "cancelled";
             r->finished_us = now_us;
             finish(id, *r, effects.replies);
+            effects.finished.push_back(id);
         }
     }
     for (const auto& [id, result] : group.recorded) {

@@ -130,9 +130,9 @@ class ServiceDesk {
         std::vector<std::pair<std::uint64_t, Unfinished>> created;  // new tasks
         std::vector<std::uint64_t> cancelled;
         std::vector<std::pair<std::uint64_t, StoredResult>> recorded;
-        std::vector<Outcome> outcomes;  // those recorded: again at the next commit if this fails
         std::vector<Lost> lost;
         Record record;
+        std::vector<Outcome> outcomes;  // every one of the group, to try again if it fails
     };
 
     static Error error(std::uint64_t req, std::string code, std::string message,
