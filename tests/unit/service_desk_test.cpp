@@ -101,8 +101,9 @@ class ServiceDeskTest : public ::testing::Test {
     }
 };
 
+// A copy: callers may pass the Effects of commit(), a temporary.
 template <typename T>
-const T& only(const ServiceDesk::Effects& effects, const Producer& to) {
+T only(const ServiceDesk::Effects& effects, const Producer& to) {
     std::vector<const T*> found;
     for (const ServiceDesk::Reply& r : effects.replies) {
         if (const T* m = std::get_if<T>(&r.message); m && r.to == to) found.push_back(m);
