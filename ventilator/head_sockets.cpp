@@ -37,8 +37,15 @@ SocketOptions listen_socket_options(const std::optional<CurveKeys>& curve) {
     o.linger_ms = 1000;  // the last answers at exit; producers ask again if they miss them
     // Unread answers and notices a producer may have queued before further ones are dropped.
     o.send_hwm = 10000;
-    o.receive_hwm = 10000;
+    // Requests read ahead of the loop per connection: what a flooding producer can make the
+    // head hold (up to 1,000 frames of up to 2 MiB); beyond that its requests wait on its side.
+    o.receive_hwm = 1000;
     o.max_message_size = 2 << 20;  // a 1 MiB payload and its envelope; larger: disconnected
+    // ZMTP pings find dead producers. libzmq cancels a timer by a linear scan of all of its
+    // I/O thread's timers, once per ping answered: at a ping a second, 10,000 producers kept the
+    // I/O thread busy and it stopped accepting at about 5,000. One ping every 10 s is a tenth.
+    o.heartbeat_interval_ms = 10'000;
+    o.heartbeat_timeout_ms = 30'000;
     return o;
 }
 

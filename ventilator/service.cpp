@@ -1,6 +1,7 @@
 #include "service.hpp"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "head_sockets.hpp"
 #include "taskpipe/log.hpp"
@@ -67,6 +68,9 @@ Service::Service(const VentilatorOptions& options)
       session_({.liveness_timeout = options.liveness_timeout, .give_up = options.sink_timeout},
                Clock::now()) {
     if (options.bind.ends_with(":*")) log_info("tasks on " + last_endpoint(tasks_));
+    // A full queue of a producer's answers, or a producer gone, fails a send (counted) rather
+    // than dropping the answer unseen.
+    listen_.set(zmq::sockopt::router_mandatory, true);
     if (options.listen.ends_with(":*")) log_info("listening on " + last_endpoint(listen_));
     log_info(
         std::string("serving batch ") + std::to_string(desk_.batch()) + ", tasks kept " +
@@ -84,9 +88,14 @@ void Service::send_control(const ToSinkControl& message) {
 }
 
 void Service::reply(const ServiceDesk::Reply& r) {
-    if (!send_message<ToProducer>(listen_, r.to.id, encoder_, r.message, r.to.delimited)) {
-        // The producer does not read its answers (or is gone): dropped, counted.
-        ++replies_dropped_;
+    try {
+        // The producer does not read its answers (its queue is full): dropped, counted.
+        if (!send_message<ToProducer>(listen_, r.to.id, encoder_, r.message, r.to.delimited)) {
+            ++replies_dropped_;
+        }
+    } catch (const zmq::error_t& e) {
+        if (e.num() != EHOSTUNREACH) throw;
+        ++replies_dropped_;  // the producer is gone
     }
 }
 
@@ -174,8 +183,8 @@ void Service::handle_requests(Clock::time_point now, std::uint64_t now_us) {
         std::optional<Received<ToHead>> received = recv_message<ToHead>(listen_, Framing::producer);
         if (!received) return;
         if (!received->message) {
-            malformed_.count("dropped a malformed request" + received->from + ": " +
-                             received->error);
+            malformed_requests_.count("dropped a malformed request" + received->from + ": " +
+                                      received->error);
             continue;
         }
         const Producer from{received->peer, received->delimited};
@@ -351,9 +360,13 @@ int Service::run() {
              (unfinished == 0          ? ""
               : options_.store.empty() ? " (lost: no --store)"
                                        : " (kept in " + options_.store + " for the next start)") +
-             (replies_dropped_ > 0 ? "; " + std::to_string(replies_dropped_) +
-                                         " answers dropped (producers that did not read them)"
-                                   : ""));
+             (replies_dropped_ > 0
+                  ? "; " + std::to_string(replies_dropped_) +
+                        " answers dropped (producers that did not read them, or were gone)"
+                  : "") +
+             (malformed_requests_.total() > 0 ? "; " + std::to_string(malformed_requests_.total()) +
+                                                    " malformed requests dropped"
+                                              : ""));
     return kExitOk;
 }
 

@@ -87,8 +87,10 @@ class Service {
     Clock::time_point next_expiry_;
     Clock::time_point last_loop_;
     std::optional<std::string> store_failing_;  // the last store error, while it lasts
-    std::uint64_t replies_dropped_ = 0;         // a producer's queue was full
-    MalformedLog malformed_;
+    // Answers and notices not sent: the producer's queue was full, or it was gone.
+    std::uint64_t replies_dropped_ = 0;
+    MalformedLog malformed_;                                 // from the sink
+    MalformedLog malformed_requests_{"malformed requests"};  // from producers
 };
 
 }  // namespace taskpipe

@@ -408,7 +408,16 @@ std::optional<ServiceDesk::Ready> ServiceDesk::next_ready(std::uint64_t now_us) 
 }
 
 void ServiceDesk::sent(std::uint64_t id) {
-    if (auto it = unfinished_.find(id); it != unfinished_.end()) ++it->second.attempts;
+    const auto it = unfinished_.find(id);
+    if (it == unfinished_.end()) return;
+    ++it->second.attempts;
+    try {
+        // Committed with the next group: a status asked once the task has finished (from the
+        // store) counts its attempts, and a running task is no longer cancelled in the store.
+        (void)store_.mark_sent(id, it->second.attempts);
+    } catch (const StoreError&) {
+        // The group fails at its commit; a restart sends the task again anyway.
+    }
 }
 
 std::vector<ServiceDesk::Reply> ServiceDesk::expire_waiters(TimePoint now, std::uint64_t now_us) {

@@ -101,8 +101,9 @@ class ServiceDeskTest : public ::testing::Test {
     }
 };
 
+// A copy: callers may pass the Effects of commit(), a temporary.
 template <typename T>
-const T& only(const ServiceDesk::Effects& effects, const Producer& to) {
+T only(const ServiceDesk::Effects& effects, const Producer& to) {
     std::vector<const T*> found;
     for (const ServiceDesk::Reply& r : effects.replies) {
         if (const T* m = std::get_if<T>(&r.message); m && r.to == to) found.push_back(m);
@@ -150,6 +151,20 @@ TEST_F(ServiceDeskTest, TheFirstOutcomeIsRecordedAndAnyLaterOneDropped) {
     EXPECT_EQ(effects.record.ids, std::vector<std::uint64_t>{id});
     EXPECT_TRUE(effects.replies.empty()) << "a producer was told twice";
     EXPECT_EQ(store.find(id)->result->out, "first");
+}
+
+// A finished task lives only in the store: what a status says of it later agrees with its done.
+TEST_F(ServiceDeskTest, AFinishedTaskAskedForLaterCountsItsAttempts) {
+    const std::uint64_t id = submit_one("a");
+    EXPECT_EQ(send_next(), id);
+    desk->outcome(outcome_of(id, "out", 100), now_us);
+    EXPECT_EQ(only<Done>(commit(), kAlice).attempts, 1u);
+
+    desk->query(kAlice, Query{.req = 2, .id = id}, now, now_us);
+    const ServiceDesk::Effects effects = commit();
+    const State& state = only<State>(effects, kAlice);
+    EXPECT_EQ(state.state, "ok");
+    EXPECT_EQ(state.attempts, 1u);
 }
 
 TEST_F(ServiceDeskTest, AKeyedSubmissionAgainGetsTheSameTaskAndAnotherPayloadAConflict) {
