@@ -16,6 +16,7 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     // Parsed as signed numbers: Boost would read "-1" into an unsigned as a huge value.
     long long reorder_window = static_cast<long long>(o.reorder_window);
     long long show_failures = static_cast<long long>(o.show_failures);
+    long long max_workers = static_cast<long long>(o.max_workers);
     double progress_seconds = 5.0;
     double ventilator_timeout_seconds = 60.0;
     po::options_description options("Options");
@@ -41,6 +42,9 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
         "seconds between progress log lines when stderr is not a terminal");
     add("show-failures", po::value(&show_failures)->default_value(show_failures),
         "failed tasks logged one by one with the end of their stderr");
+    add("max-workers", po::value(&max_workers)->default_value(max_workers),
+        "most workers the sink keeps track of (capacity, summary rows, metric series); a worker "
+        "beyond it replaces the one silent the longest, or is not counted while all are live");
     add("serve", po::bool_switch(&o.serve),
         "serve a service (ventilator --serve): write each task's recorded result, for ever; "
         "SIGTERM stops it with status 0");
@@ -74,6 +78,10 @@ Parsed<SinkOptions> parse_sink_options(int argc, const char* const argv[]) {
     o.reorder_window = static_cast<std::uint64_t>(reorder_window);
     if (show_failures < 0) throw UsageError("--show-failures must not be negative");
     o.show_failures = static_cast<std::uint64_t>(show_failures);
+    if (max_workers < 1 || max_workers > 1'000'000) {
+        throw UsageError("--max-workers must be between 1 and 1000000");
+    }
+    o.max_workers = static_cast<std::size_t>(max_workers);
     if (!(progress_seconds >= 0.1) || progress_seconds > 86400.0) {
         throw UsageError("--progress-interval must be between 0.1 and 86400 seconds");
     }

@@ -30,7 +30,8 @@ struct SinkOptions {
     bool quiet = false;                    // no progress report
     std::chrono::milliseconds progress_interval{5000};  // progress log lines off a terminal
     std::uint64_t show_failures = 10;                   // failed tasks logged with their stderr
-    std::chrono::milliseconds bye_timeout{3000};        // wait for the ventilator's Bye at the end
+    std::size_t max_workers = 1000;  // --max-workers: the size of the sink's worker table
+    std::chrono::milliseconds bye_timeout{3000};  // wait for the ventilator's Bye at the end
     // No word from the batch's ventilator for this long: exit 4. 0: never.
     std::chrono::milliseconds ventilator_timeout{60000};
     CurveFiles curve;    // --curve-*: off unless --curve-key is given

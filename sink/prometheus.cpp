@@ -104,21 +104,32 @@ void render_dropped(Exposition& out, const StatsSnapshot& s) {
 
 void render_workers(Exposition& out, const StatsSnapshot& s) {
     // A worker that names no host has no name to label it with.
+    // At most --max-workers series each; the tasks of workers dropped from the sink's table, or
+    // never in it, are counted under worker="other" (no real name lacks its ':pid').
     const auto each_worker = [&](std::string_view name, auto value_of) {
         for (const auto& [worker, stats] : s.workers) {
             if (!worker.empty()) out.sample(name, label("worker", worker), value_of(stats));
         }
     };
+    const auto and_others = [&](std::string_view name, auto value_of) {
+        if (s.other_workers.tasks > 0) {
+            out.sample(name, label("worker", "other"), value_of(s.other_workers));
+        }
+    };
     out.family("taskpipe_worker_tasks_total", "counter",
                "Tasks whose first result came from this worker (host:pid).");
     each_worker("taskpipe_worker_tasks_total", [](const WorkerStats& w) { return w.tasks; });
+    and_others("taskpipe_worker_tasks_total", [](const WorkerStats& w) { return w.tasks; });
     out.family("taskpipe_worker_failed_total", "counter",
                "Of those tasks, the ones whose result is not ok.");
     each_worker("taskpipe_worker_failed_total", [](const WorkerStats& w) { return w.failed; });
+    and_others("taskpipe_worker_failed_total", [](const WorkerStats& w) { return w.failed; });
     out.family("taskpipe_worker_busy_seconds_total", "counter",
                "Sum of the run times of those tasks, in seconds.");
     each_worker("taskpipe_worker_busy_seconds_total",
                 [](const WorkerStats& w) { return seconds_from_micros(w.busy_us); });
+    and_others("taskpipe_worker_busy_seconds_total",
+               [](const WorkerStats& w) { return seconds_from_micros(w.busy_us); });
     out.family("taskpipe_worker_up", "gauge",
                "1 when the worker was heard from in the last few seconds, else 0.");
     each_worker("taskpipe_worker_up", [](const WorkerStats& w) { return std::uint64_t{w.live}; });
@@ -127,6 +138,14 @@ void render_workers(Exposition& out, const StatsSnapshot& s) {
         if (!worker.empty() && stats.live) ++live;
     out.single("taskpipe_workers_live", "gauge", "Workers heard from in the last few seconds.",
                live);
+    out.single("taskpipe_workers_dropped_total", "counter",
+               "Workers dropped from the sink's table (--max-workers) for newer ones; their "
+               "tasks count under worker=\"other\".",
+               s.workers_dropped);
+    out.single("taskpipe_workers_untracked_messages_total", "counter",
+               "Heartbeats and results from workers not tracked: the table (--max-workers) was "
+               "full of live workers.",
+               s.workers_untracked);
 }
 
 void render_latency(Exposition& out, const LatencyHistogram& latency) {

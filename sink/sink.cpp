@@ -27,6 +27,10 @@ constexpr int kReceiveBurst = 4096;  // results taken before the control socket 
 constexpr auto kSinkHeartbeat = std::chrono::seconds(1);
 // A worker not heard from for this long no longer counts towards the live capacity.
 constexpr auto kWorkerSilence = std::chrono::seconds(5);
+
+WorkerTable::Settings worker_table_settings(const SinkOptions& options) {
+    return {.silence = kWorkerSilence, .max_workers = options.max_workers};
+}
 // A Hello for the running batch that does not name this sink instance moves the conversation to
 // its connection only once the batch's ventilator has been silent this long (it sends Progress
 // every second): a live ventilator's batch cannot be taken away from it.
@@ -133,7 +137,8 @@ Sink::Sink(const SinkOptions& options, int output_fd)
       writer_(ResultWriter::make(output_format(options), output_fd)),
       progress_(ProgressReport::choose(options.quiet), options.progress_interval),
       joblog_(options.joblog.empty() ? nullptr : std::make_unique<Joblog>(options.joblog)),
-      instance_(random_instance()) {
+      instance_(random_instance()),
+      stats_(worker_table_settings(options)) {
     // A --stats path that cannot be written is found now, not after the whole batch has run.
     if (!options.stats_file.empty()) check_writable_file(options.stats_file);
     if (!options.results_dir.empty()) results_dir_.emplace(options.results_dir);
@@ -164,6 +169,8 @@ void Sink::count_malformed(const std::string& where, const std::string& why) {
 void Sink::send_to_ventilator(const ToVentilatorControl& message) {
     if (ventilator_.empty()) return;
     next_sink_beat_ = Clock::now() + kSinkHeartbeat;
+    if (const auto* alive = std::get_if<Alive>(&message)) capacity_told_ = alive->capacity;
+    if (const auto* welcome = std::get_if<Welcome>(&message)) capacity_told_ = welcome->capacity;
     (void)send_message<ToVentilatorControl>(control_, ventilator_, encoder_, message);
 }
 
@@ -337,9 +344,16 @@ void Sink::on_lost(const Lost& lost) {
         finish_task(r);
         return;
     }
-    // Acknowledged like a result, so that the ventilator knows the sink has recorded it.
+    // Acknowledged like a failed result, so that the ventilator counts it lost only once the
+    // sink has recorded it so (a `lost` sent again after a reconnection gets the same answer);
+    // one the sink already has a result for is not lost, and is acknowledged as that result.
     pending_ack_.ids.push_back(lost.id);
-    if (!done_.insert(lost.id)) return;
+    if (!done_.insert(lost.id)) {
+        if (lost_ids_.contains(lost.id)) pending_ack_.failed.push_back(lost.id);
+        return;
+    }
+    lost_ids_.insert(lost.id);
+    pending_ack_.failed.push_back(lost.id);
     stats_.lost();
     Result r;
     r.batch = lost.batch;
@@ -361,24 +375,14 @@ void Sink::on_skip(const Skip& skip) {
     }
 }
 
-std::uint64_t Sink::live_capacity() const {
-    const auto now = Clock::now();
-    std::uint64_t total = 0;
-    for (const auto& [name, seen] : workers_) {
-        if (now - seen.last_seen < kWorkerSilence) total += seen.capacity;
-    }
-    return total;
-}
+std::uint64_t Sink::live_capacity() { return stats_.live_capacity(); }
 
 void Sink::on_heartbeat(const Heartbeat& beat) {
-    const std::string name = worker_name(beat.host, beat.pid);
-    stats_.heartbeat(name);
-    WorkerSeen& seen = workers_[name];
-    seen.last_seen = Clock::now();
     // A worker that does not say its capacity counts for its concurrency (at least 1).
-    seen.capacity = beat.draining       ? 0
-                    : beat.capacity > 0 ? beat.capacity
-                                        : std::max(beat.concurrency, 1u);
+    const std::uint32_t capacity = beat.draining       ? 0
+                                   : beat.capacity > 0 ? beat.capacity
+                                                       : std::max(beat.concurrency, 1u);
+    (void)stats_.heartbeat(worker_name(beat.host, beat.pid), capacity);
     if (batch_ == 0 || ventilator_.empty()) return;
     Alive alive{batch_, {}, live_capacity(), instance_, std::nullopt};
     for (const TaskRef& ref : beat.tasks) {
@@ -390,6 +394,9 @@ void Sink::on_heartbeat(const Heartbeat& beat) {
             if (ref.batch == batch_) alive.running->push_back(ref.id);
         }
     }
+    // A heartbeat that names no task of the batch and changes nothing is not passed on (the
+    // sink's own heartbeat tells the capacity every second): a flood of them stays here.
+    if (alive.ids.empty() && alive.capacity == capacity_told_) return;
     send_to_ventilator(alive);
 }
 
@@ -611,7 +618,7 @@ void Sink::check_pause(Clock::time_point now, Clock::duration expected) {
     log_warning("this sink did not run for " + seconds(gap) +
                 " (stopped, or the machine was suspended)");
     last_heard_from_ventilator_ += gap;
-    for (auto& [name, seen] : workers_) seen.last_seen += gap;
+    stats_.paused(gap);
 }
 
 // Tells the ventilator that the batch will not complete here, so that it need not wait for the

@@ -78,7 +78,7 @@ class Sink {
     }
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const WorkerRelease& release);
-    std::uint64_t live_capacity() const;
+    std::uint64_t live_capacity();
     void on_control(const std::string& peer, const std::string& from, const ToSinkControl& message,
                     Clock::time_point now);
     void on_hello(const std::string& peer, const std::string& from, const Hello& hello,
@@ -119,6 +119,7 @@ class Sink {
     Clock::time_point last_heard_from_ventilator_;
     Clock::time_point last_loop_;
     std::unordered_set<std::uint64_t> handed_over_failed_;
+    std::unordered_set<std::uint64_t> lost_ids_;  // recorded as lost (a batch's)
     std::optional<std::uint64_t> total_;
     bool bye_ = false;
     DoneSet done_;
@@ -131,15 +132,11 @@ class Sink {
     std::map<std::uint64_t, Result> held_for_head_;
     std::size_t held_bytes_ = 0;
     std::size_t early_bytes_ = 0;
-    struct WorkerSeen {
-        std::uint32_t capacity = 0;
-        Clock::time_point last_seen;
-    };
-    std::unordered_map<std::string, WorkerSeen> workers_;  // by worker_name()
+    std::uint64_t capacity_told_ = 0;  // the live capacity the ventilator was told last
     Clock::time_point completed_at_;
     Clock::time_point next_sink_beat_;
 
-    Stats stats_;
+    Stats stats_;                             // and the worker table (live capacity)
     std::unique_ptr<MetricsServer> metrics_;  // null without --metrics; reads stats_, so after it
     std::uint64_t failures_reported_ = 0;
     std::uint64_t written_ = 0;  // results written out (skipped and held ones are not)

@@ -4,19 +4,14 @@
 
 namespace taskpipe {
 
-namespace {
-
-// A worker heard from within this long counts as live.
-constexpr auto kLiveWindow = std::chrono::seconds(5);
-
-}  // namespace
-
 std::string worker_name(const std::string& host, std::uint32_t pid) {
     if (host.empty()) return {};
     // The host name comes off the network and goes into log lines, the summary table, --stats
     // (JSON), --joblog (tab-separated) and label values: anything but printable ASCII, which no
-    // real host name holds, becomes '?'.
-    std::string name = host;
+    // real host name holds, becomes '?'; and it is cut to the longest a DNS name can be, so that
+    // a table of names stays small.
+    constexpr std::size_t kMaxHostBytes = 255;
+    std::string name = host.substr(0, kMaxHostBytes);
     for (char& c : name) {
         if (c <= ' ' || c > '~') c = '?';
     }
@@ -64,21 +59,12 @@ void Stats::progress(const Progress& p) {
     data_.delayed = p.delayed;
 }
 
-WorkerStats* Stats::worker_for(const Result& r) {
-    if (r.host.empty()) return nullptr;
-    for (const Recent& recent : recent_) {
-        if (recent.stats && recent.pid == r.pid && recent.host == r.host) return recent.stats;
-    }
-    WorkerStats* stats = &data_.workers[worker_name(r.host, r.pid)];
-    recent_[next_recent_++ % recent_.size()] = {r.pid, r.host, stats};
-    return stats;
-}
-
 void Stats::result(const Result& r, bool first, std::uint64_t received_us) {
     std::lock_guard lock(mutex_);
     ++data_.received;
-    WorkerStats* worker = worker_for(r);
-    if (worker) worker->last_seen = Clock::now();
+    // A result that names no worker (not from our worker) counts for none.
+    WorkerStats* worker =
+        r.host.empty() ? nullptr : &workers_.result(worker_name(r.host, r.pid), Clock::now());
     if (!first) {
         ++data_.duplicates;
         return;
@@ -109,9 +95,19 @@ void Stats::handed_over(std::uint64_t count, std::uint64_t failed) {
     data_.handed_over_failed += failed;
 }
 
-void Stats::heartbeat(const std::string& worker) {
+bool Stats::heartbeat(const std::string& worker, std::uint32_t capacity) {
     std::lock_guard lock(mutex_);
-    data_.workers[worker].last_seen = Clock::now();
+    return workers_.heartbeat(worker, capacity, Clock::now());
+}
+
+std::uint64_t Stats::live_capacity() {
+    std::lock_guard lock(mutex_);
+    return workers_.live_capacity(Clock::now());
+}
+
+void Stats::paused(Clock::duration gap) {
+    std::lock_guard lock(mutex_);
+    workers_.paused(gap);
 }
 
 void Stats::foreign() {
@@ -136,7 +132,15 @@ StatsSnapshot Stats::snapshot() const {
     if (started_) {
         copy.elapsed_s = std::chrono::duration<double>(finished_.value_or(now) - *started_).count();
     }
-    for (auto& [name, worker] : copy.workers) worker.live = now - worker.last_seen < kLiveWindow;
+    workers_.for_each([&](const std::string& name, const WorkerStats& worker) {
+        WorkerStats& shown = copy.workers[name];
+        shown = worker;
+        shown.live = workers_.live(worker, now);
+    });
+    copy.other_workers = workers_.others();
+    copy.workers_dropped = workers_.dropped();
+    copy.workers_untracked = workers_.untracked();
+    copy.max_workers = workers_.max_workers();
     return copy;
 }
 

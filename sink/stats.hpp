@@ -15,16 +15,9 @@
 
 #include "latency_histogram.hpp"
 #include "taskpipe/message.hpp"
+#include "worker_table.hpp"
 
 namespace taskpipe {
-
-struct WorkerStats {
-    std::uint64_t tasks = 0;                          // first results it produced
-    std::uint64_t failed = 0;                         // of those, not ok
-    std::uint64_t busy_us = 0;                        // sum of their durations
-    std::chrono::steady_clock::time_point last_seen;  // its last result or heartbeat
-    bool live = false;  // heard from in the last few seconds (set by snapshot())
-};
 
 inline constexpr std::size_t kStatusCount = 5;  // ok, failed, error, timeout, lost
 
@@ -49,7 +42,11 @@ struct StatsSnapshot {
     std::uint64_t malformed = 0;           // messages dropped as malformed
     std::uint64_t refused = 0;  // control messages not from the batch's ventilator, dropped
     LatencyHistogram latency;   // task sent to result received
-    std::map<std::string, WorkerStats> workers;  // by "host:pid"
+    std::map<std::string, WorkerStats> workers;  // by "host:pid", at most max_workers
+    WorkerStats other_workers;  // the tasks of workers dropped from the table or never in it
+    std::uint64_t workers_dropped = 0;    // entries dropped for newer workers
+    std::uint64_t workers_untracked = 0;  // heartbeats and results from workers not in the table
+    std::size_t max_workers = 0;          // sink --max-workers
 
     // Tasks with a final outcome in this run (every status, lost included; skipped excluded).
     std::uint64_t finished() const;
@@ -67,6 +64,8 @@ class Stats {
   public:
     using Clock = std::chrono::steady_clock;
 
+    explicit Stats(WorkerTable::Settings workers = {}) : workers_(workers) {}
+
     void batch_started();
     void serving();         // the batch is a service's
     void batch_finished();  // freezes elapsed_s
@@ -77,7 +76,12 @@ class Stats {
     void lost();
     void skipped(std::uint64_t count, std::uint64_t failed);
     void handed_over(std::uint64_t count, std::uint64_t failed);
-    void heartbeat(const std::string& worker);
+    // A worker's heartbeat; returns whether the worker table tracks it (see WorkerTable).
+    bool heartbeat(const std::string& worker, std::uint32_t capacity);
+    // The sum of the capacities of the workers heard from lately.
+    std::uint64_t live_capacity();
+    // This process did not run for `gap`: the workers' silence meanwhile is not theirs.
+    void paused(Clock::duration gap);
     void foreign();
     void malformed(std::uint64_t total);
     void refused(std::uint64_t total);
@@ -85,25 +89,16 @@ class Stats {
     StatsSnapshot snapshot() const;
 
   private:
-    // The entry of the worker that ran a result: found in a few recent ones without building
-    // its name, on the path every result takes. Call with mutex_ held.
-    WorkerStats* worker_for(const Result& result);
-
     mutable std::mutex mutex_;
-    StatsSnapshot data_;
-    struct Recent {
-        std::uint32_t pid = 0;
-        std::string host;
-        WorkerStats* stats = nullptr;  // into data_.workers, whose nodes never move
-    };
-    std::array<Recent, 8> recent_{};
-    std::size_t next_recent_ = 0;
+    StatsSnapshot data_;  // all but the workers
+    WorkerTable workers_;
     std::optional<Clock::time_point> started_;
     std::optional<Clock::time_point> finished_;
 };
 
 // "host:pid", with every byte of the host that is not printable ASCII (a space, a control
-// character, not ASCII) shown as '?'; or "" for a result that names no worker.
+// character, not ASCII) shown as '?' and the host cut to 255 bytes; or "" for a result that
+// names no worker.
 std::string worker_name(const std::string& host, std::uint32_t pid);
 
 }  // namespace taskpipe

@@ -35,10 +35,16 @@ std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t tot
     char rate[64];
     std::snprintf(rate, sizeof rate, "%.2f s, %.0f tasks/s", s.elapsed_s, throughput(s));
     const std::uint64_t lost = s.count(Status::lost);
-    std::string line =
-        std::to_string(total) + " tasks, " + std::to_string(s.unsuccessful() - lost) + " failed, " +
-        std::to_string(lost) + " lost, " + rate + ", " + std::to_string(s.workers.size()) +
-        (s.workers.size() == 1 ? " worker" : " workers");
+    const std::uint64_t workers = s.workers.size() + s.workers_dropped;
+    std::string line = std::to_string(total) + " tasks, " +
+                       std::to_string(s.unsuccessful() - lost) + " failed, " +
+                       std::to_string(lost) + " lost, " + rate + ", " + std::to_string(workers) +
+                       (workers == 1 ? " worker" : " workers");
+    if (s.workers_untracked > 0) {
+        line += ", " + std::to_string(s.workers_untracked) +
+                " messages from workers past the table of " + std::to_string(s.max_workers) +
+                " (--max-workers) not tracked";
+    }
     if (s.duplicates > 0)
         line += ", " + std::to_string(s.duplicates) + " duplicate results dropped";
     if (s.foreign > 0)
@@ -86,6 +92,14 @@ std::vector<std::string> summary_lines(const StatsSnapshot& s, std::uint64_t tot
                           static_cast<double>(w.busy_us) / 1e6);
             lines.emplace_back(row);
         }
+        const WorkerStats& o = s.other_workers;
+        if (o.tasks > 0) {
+            std::snprintf(row, sizeof row, "%-32s %10llu %10llu %12.2f", "(other workers)",
+                          static_cast<unsigned long long>(o.tasks),
+                          static_cast<unsigned long long>(o.failed),
+                          static_cast<double>(o.busy_us) / 1e6);
+            lines.emplace_back(row);
+        }
     }
     return lines;
 }
@@ -123,6 +137,12 @@ nlohmann::json summary_json(const StatsSnapshot& s, std::uint64_t total, bool co
                            {"busy_s", static_cast<double>(w.busy_us) / 1e6}});
     }
     j["workers"] = workers;
+    // Workers dropped from the sink's table (--max-workers), and those never in it.
+    j["other_workers"] = {{"tasks", s.other_workers.tasks},
+                          {"failed", s.other_workers.failed},
+                          {"busy_s", static_cast<double>(s.other_workers.busy_us) / 1e6},
+                          {"dropped", s.workers_dropped},
+                          {"untracked_messages", s.workers_untracked}};
     return j;
 }
 

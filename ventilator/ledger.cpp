@@ -57,7 +57,9 @@ void Ledger::sent(TimePoint now) {
     }
     offered_ = Queue::none;
     Entry& entry = tasks_.at(id);
-    entry.deadline = now + settings_.liveness_timeout;
+    entry.overtime =
+        settings_.max_task_time.count() > 0 ? now + settings_.max_task_time : TimePoint::max();
+    entry.deadline = deadline_after(entry, now);
     entry.seen = Seen::unnamed;
 }
 
@@ -70,12 +72,11 @@ void Ledger::alive(std::span<const std::uint64_t> ids,
                    const std::optional<std::vector<std::uint64_t>>& running, TimePoint now) {
     std::unordered_set<std::uint64_t> started;
     if (running) started.insert(running->begin(), running->end());
-    const TimePoint deadline = now + settings_.liveness_timeout;
     for (std::uint64_t id : ids) {
         auto it = tasks_.find(id);
         // A task queued here to be sent (again) is not held by anyone any more.
         if (it == tasks_.end() || it->second.deadline == TimePoint::max()) continue;
-        it->second.deadline = deadline;
+        it->second.deadline = deadline_after(it->second, now);
         if (running) it->second.seen = started.contains(id) ? Seen::running : Seen::queued;
     }
 }
@@ -101,9 +102,12 @@ std::vector<Ledger::LostTask> Ledger::expire(TimePoint now) {
     std::sort(due.begin(), due.end());
     for (std::uint64_t id : due) {
         Entry& entry = tasks_.at(id);
-        const bool never_started = entry.seen == Seen::queued;  // its worker went away first
+        // Held too long: it may be running, or held by a thief; either way it counts.
+        const bool overtime = entry.overtime <= now;
+        // Its worker went away before starting it.
+        const bool never_started = !overtime && entry.seen == Seen::queued;
         if (!never_started && entry.attempt >= settings_.max_attempts) {
-            lost.push_back({id, entry.attempt});  // acknowledged once the sink records it
+            lost.push_back({id, entry.attempt, overtime});  // acknowledged once the sink records it
             tasks_.erase(id);
             continue;
         }
@@ -112,9 +116,10 @@ std::vector<Ledger::LostTask> Ledger::expire(TimePoint now) {
         } else {
             ++entry.attempt;
         }
-        resends_.push_back({id, entry.attempt, !never_started});
+        resends_.push_back({id, entry.attempt, !never_started, overtime});
         ++resent_;
         entry.deadline = TimePoint::max();
+        entry.overtime = TimePoint::max();
         resend_.push_back(id);
     }
     return lost;
@@ -149,6 +154,13 @@ std::vector<std::uint64_t> Ledger::in_flight_ids() const {
 
 Ledger::TimePoint Ledger::next_release() const {
     return released_.empty() ? TimePoint::max() : released_.front().not_before;
+}
+
+std::string resend_reason(const Ledger::Resend& resend) {
+    if (resend.overtime) return "held longer than --max-task-time, though a worker still names it";
+    return resend.counted ? "no result, and no live worker holds it"
+                          : "no result, and no live worker holds it; it had not started there, "
+                            "so no attempt is counted";
 }
 
 }  // namespace taskpipe

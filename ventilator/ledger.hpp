@@ -10,6 +10,11 @@
 // silent: it never ran, so it cannot be what killed its worker. A task a worker released is
 // sent again after a short delay, with the same attempt. Re-sends go out before new tasks.
 //
+// Heartbeats alone never bound how long a task is held: a worker (or a peer posing as one, when
+// the network is trusted) may name a task for ever. So a task sent more than max_task_time ago
+// is sent again even if heartbeats name it, with attempt + 1; whichever result reaches the sink
+// first is the task's one result, and the sink drops the other as a duplicate.
+//
 // At most window() tasks are in flight: min(--window, the live workers' capacity), at least
 // one. With a reorder window W (the sink keeps input order), no new task is read whose id is W
 // or more above the lowest id not yet acknowledged.
@@ -17,6 +22,7 @@
 // Not thread-safe. Payloads are kept until the task is acknowledged.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -45,6 +51,9 @@ class Ledger {
         // the sink reported is out of date (a worker just died) released tasks do not bounce at
         // full speed.
         std::chrono::milliseconds release_delay{20};
+        // --max-task-time: a task held longer than this since it was sent is sent again, even
+        // while heartbeats name it (0: no limit).
+        std::chrono::milliseconds max_task_time{24LL * 3600 * 1000};
         // Keep the set of acknowledged ids (acknowledged()): a batch's reorder window and
         // hand-over need it; a service, whose ids never end, does not.
         bool remember_acknowledged = true;
@@ -79,6 +88,7 @@ class Ledger {
     struct LostTask {
         std::uint64_t id;
         std::uint32_t attempts;
+        bool overtime;  // held past max_task_time, rather than by no live worker
     };
     // Handles the deadlines that have passed: each such task is queued to be sent again, or,
     // after max_attempts sends, dropped from the ledger and returned.
@@ -86,7 +96,8 @@ class Ledger {
     struct Resend {
         std::uint64_t id;
         std::uint32_t attempt;
-        bool counted;  // false: it had not started, the attempt stays
+        bool counted;   // false: it had not started, the attempt stays
+        bool overtime;  // held past max_task_time, rather than by no live worker
     };
     // The tasks expire() queued to be sent again since the last call, for the log.
     std::vector<Resend> take_resends() { return std::exchange(resends_, {}); }
@@ -128,6 +139,7 @@ class Ledger {
         std::string payload;
         std::uint32_t attempt = 1;
         TimePoint deadline = TimePoint::max();  // max: not sent yet (queued here)
+        TimePoint overtime = TimePoint::max();  // sent + max_task_time (max: no limit)
         Seen seen = Seen::unnamed;
     };
     struct Released {
@@ -136,6 +148,11 @@ class Ledger {
     };
 
     enum class Queue : std::uint8_t { none, resend, released, fresh };
+
+    // The deadline a heartbeat naming `entry` at `now` gives it.
+    TimePoint deadline_after(const Entry& entry, TimePoint now) const {
+        return std::min(now + settings_.liveness_timeout, entry.overtime);
+    }
 
     Settings settings_;
     std::unordered_map<std::uint64_t, Entry> tasks_;
@@ -151,5 +168,8 @@ class Ledger {
     std::uint64_t requeued_ = 0;
     std::uint64_t released_count_ = 0;
 };
+
+// Why `resend` was sent again, for a log line: "no result, and no live worker holds it", ...
+std::string resend_reason(const Ledger::Resend& resend);
 
 }  // namespace taskpipe

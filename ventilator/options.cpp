@@ -11,6 +11,7 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
     VentilatorOptions& o = parsed.options;
     double liveness_seconds = 5.0;
     double sink_timeout_seconds = 60.0;
+    double max_task_seconds = 86400.0;
     // Parsed as signed numbers: Boost would read "-1" into an unsigned as a huge value.
     long long window = static_cast<long long>(o.window);
     long long max_attempts = o.max_attempts;
@@ -30,6 +31,9 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
         "sent again");
     add("max-attempts", po::value(&max_attempts)->default_value(max_attempts),
         "times a task is sent before it is reported lost");
+    add("max-task-time", po::value(&max_task_seconds)->default_value(max_task_seconds),
+        "seconds a task may be held, even by a worker that still names it, before it is sent "
+        "again (attempt + 1; the first result is kept); 0: no limit");
     add("sink-timeout", po::value(&sink_timeout_seconds)->default_value(sink_timeout_seconds),
         "give up (exit 4) after this many seconds without a word from the sink; 0: never");
     add_curve_options(options, o.curve, kVentilatorCurveRoles);
@@ -100,6 +104,10 @@ Parsed<VentilatorOptions> parse_ventilator_options(int argc, const char* const a
         throw UsageError("--liveness-timeout must be between 0 and 86400 seconds");
     }
     o.liveness_timeout = std::chrono::milliseconds(static_cast<long>(liveness_seconds * 1000.0));
+    if (!(max_task_seconds >= 0.0) || max_task_seconds > 31'536'000.0) {
+        throw UsageError("--max-task-time must be between 0 (no limit) and 31536000 seconds");
+    }
+    o.max_task_time = std::chrono::milliseconds(static_cast<long long>(max_task_seconds * 1000.0));
     if (!(sink_timeout_seconds >= 0.0) || sink_timeout_seconds > 31'536'000.0) {
         throw UsageError("--sink-timeout must be between 0 (never) and 31536000 seconds");
     }

@@ -19,6 +19,9 @@ struct VentilatorOptions {
     std::size_t window = 1000;                  // tasks sent but not yet acknowledged
     std::chrono::milliseconds liveness_timeout{5000};
     std::uint32_t max_attempts = 3;
+    // A task held this long since it was sent is sent again, even while heartbeats name it.
+    // 0: no limit.
+    std::chrono::milliseconds max_task_time{24LL * 3600 * 1000};
     // No word from the sink for this long (waiting for it, or mid-batch): exit 4. 0: never.
     std::chrono::milliseconds sink_timeout{60000};
     CurveFiles curve;  // --curve-*: off unless --curve-key is given

@@ -64,6 +64,7 @@ Service::Service(const VentilatorOptions& options)
       ledger_({.liveness_timeout = options.liveness_timeout,
                .max_attempts = options.max_attempts,
                .window = options.window,
+               .max_task_time = options.max_task_time,
                .remember_acknowledged = false}),
       session_({.liveness_timeout = options.liveness_timeout, .give_up = options.sink_timeout},
                Clock::now()) {
@@ -240,13 +241,13 @@ void Service::check_deadlines(Clock::time_point now, std::uint64_t now_us) {
     }
     for (const Ledger::LostTask& task : ledger_.expire(now)) {
         log_warning("task " + std::to_string(task.id) + " lost: no result after " +
-                    std::to_string(task.attempts) + " attempts");
+                    std::to_string(task.attempts) + " attempts" +
+                    (task.overtime ? ", the last held longer than --max-task-time" : ""));
         desk_.lost(task.id, task.attempts, now_us);
     }
     for (const Ledger::Resend& task : ledger_.take_resends()) {
         log_info("re-sending task " + std::to_string(task.id) + " (attempt " +
-                 std::to_string(task.attempt) + "): no result, and no live worker holds it" +
-                 (task.counted ? "" : "; it had not started there, so no attempt is counted"));
+                 std::to_string(task.attempt) + "): " + resend_reason(task));
     }
 }
 

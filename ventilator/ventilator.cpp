@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <unordered_set>
 
 #include "head_sockets.hpp"
 #include "store.hpp"
@@ -64,7 +65,8 @@ Ventilator::Ventilator(const VentilatorOptions& options)
       batch_(new_batch_id()),
       ledger_({.liveness_timeout = options.liveness_timeout,
                .max_attempts = options.max_attempts,
-               .window = options.window}),
+               .window = options.window,
+               .max_task_time = options.max_task_time}),
       session_({.liveness_timeout = options.liveness_timeout, .give_up = options.sink_timeout},
                Clock::now()) {
     if (curve_) {
@@ -224,16 +226,15 @@ void Ventilator::check_deadlines(Clock::time_point now) {
     }
     for (const Ledger::LostTask& task : ledger_.expire(now)) {
         log_warning("task " + std::to_string(task.id) + " lost: no result after " +
-                    std::to_string(task.attempts) + " attempts");
+                    std::to_string(task.attempts) + " attempts" +
+                    (task.overtime ? ", the last held longer than --max-task-time" : ""));
+        // Counted once the sink has recorded it (on_ack): the sink may have its result already.
         send_control(Lost{batch_, task.id, task.attempts});
         lost_unacked_.emplace(task.id, task.attempts);
-        failed_ids_.push_back(task.id);
-        ++lost_;
     }
     for (const Ledger::Resend& task : ledger_.take_resends()) {
         log_info("re-sending task " + std::to_string(task.id) + " (attempt " +
-                 std::to_string(task.attempt) + "): no result, and no live worker holds it" +
-                 (task.counted ? "" : "; it had not started there, so no attempt is counted"));
+                 std::to_string(task.attempt) + "): " + resend_reason(task));
     }
 }
 
@@ -273,16 +274,28 @@ void Ventilator::on_welcome(const Welcome& welcome, Clock::time_point now) {
     }
 }
 
+// The sink's word on each task is final, so that the two programs report the same outcome: a
+// task this ventilator reported lost whose result the sink already had is not lost, and the sink
+// lists a task it recorded as lost among the failed.
 void Ventilator::on_ack(const Ack& ack) {
+    const std::unordered_set<std::uint64_t> failed(ack.failed.begin(), ack.failed.end());
     for (std::uint64_t id : ack.ids) {
         // An id not read yet is not ours to confirm (a confused or forged sink).
         if (id >= next_id_) continue;
         if (ledger_.acknowledge(id)) ++acknowledged_;
         skips_unacked_.erase(id);
-        lost_unacked_.erase(id);
+        const bool was_lost = lost_unacked_.erase(id) == 1;
+        if (!failed.contains(id)) {
+            if (was_lost) {
+                log_info("task " + std::to_string(id) +
+                         " is not lost after all: the sink has its result");
+            }
+            continue;
+        }
+        // A failed result whose ack crossed our `lost` is counted as lost: the same total.
+        ++(was_lost ? lost_ : failed_);
+        failed_ids_.push_back(id);
     }
-    failed_ += ack.failed.size();
-    failed_ids_.insert(failed_ids_.end(), ack.failed.begin(), ack.failed.end());
 }
 
 void Ventilator::handle_control(Clock::time_point now) {

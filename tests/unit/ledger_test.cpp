@@ -206,5 +206,119 @@ TEST_F(LedgerTest, HoldKeepsEveryDeadlineAtLeastALivenessTimeoutAway) {
     EXPECT_TRUE(ledger.next_to_send(now + kLiveness));
 }
 
+// Issue 12: "Without CURVE a peer that takes tasks and names them in heartbeats keeps them for
+// ever. Give heartbeats a bound: a task held longer than a documented limit is re-sent."
+class MaxTaskTimeTest : public LedgerTest {
+  protected:
+    static constexpr auto kMaxTaskTime = 60s;
+    MaxTaskTimeTest() {
+        ledger = Ledger{{.liveness_timeout = kLiveness,
+                         .max_attempts = 3,
+                         .window = 1000,
+                         .max_task_time = kMaxTaskTime}};
+        ledger.set_capacity(10);
+    }
+    // Heartbeats name `ids` as running every second from now until now + `how_long`.
+    void keep_naming(const std::vector<std::uint64_t>& ids, std::chrono::seconds how_long) {
+        for (auto t = 0s; t < how_long; t += 1s) {
+            now += 1s;
+            ledger.alive(ids, ids, now);
+            EXPECT_TRUE(ledger.expire(now).empty());
+        }
+    }
+};
+
+TEST_F(MaxTaskTimeTest, ATaskHeldPastTheLimitIsSentAgainThoughHeartbeatsNameIt) {
+    add(1, 2);
+    send_all();
+    const std::vector<std::uint64_t> held = {1, 2};
+    keep_naming(held, kMaxTaskTime - 1s);
+    EXPECT_FALSE(ledger.next_to_send(now)) << "nothing is re-sent before the limit";
+    now += 1s;
+    ledger.alive(held, held, now);
+    EXPECT_TRUE(ledger.expire(now).empty());
+    std::vector<std::uint32_t> attempts;
+    while (auto task = ledger.next_to_send(now)) {
+        attempts.push_back(task->attempt);
+        ledger.sent(now);
+    }
+    EXPECT_EQ(attempts, (std::vector<std::uint32_t>{2, 2}));
+    const auto resends = ledger.take_resends();
+    ASSERT_EQ(resends.size(), 2u);
+    EXPECT_TRUE(resends[0].overtime);
+    EXPECT_TRUE(resends[0].counted);
+    EXPECT_EQ(resend_reason(resends[0]),
+              "held longer than --max-task-time, though a worker still names it");
+}
+
+// A thief that says the task is only queued does not keep it from counting attempts: held too
+// long is held too long, so the task ends lost rather than circling for ever.
+TEST_F(MaxTaskTimeTest, ATaskHeldPastTheLimitEveryTimeIsLostAfterMaxAttempts) {
+    add(1, 1);
+    const std::vector<std::uint64_t> held = {1};
+    const std::vector<std::uint64_t> none;
+    for (std::uint32_t attempt = 1; attempt <= 3; ++attempt) {
+        ASSERT_EQ(send_all(), held) << "attempt " << attempt;
+        for (auto t = 0s; t < kMaxTaskTime; t += 1s) {
+            now += 1s;
+            ledger.alive(held, none, now);  // "queued", every second
+        }
+        const auto lost = ledger.expire(now);
+        if (attempt < 3) {
+            EXPECT_TRUE(lost.empty());
+        } else {
+            ASSERT_EQ(lost.size(), 1u);
+            EXPECT_EQ(lost[0].attempts, 3u);
+            EXPECT_TRUE(lost[0].overtime);
+        }
+    }
+    EXPECT_TRUE(ledger.empty());
+}
+
+// The limit counts from each send: a re-sent task has the whole limit again.
+TEST_F(MaxTaskTimeTest, EachSendStartsTheLimitAfresh) {
+    add(1, 1);
+    send_all();
+    now += kLiveness;  // its worker went silent: sent again at once
+    ledger.expire(now);
+    ASSERT_EQ(send_all(), std::vector<std::uint64_t>{1});
+    const std::vector<std::uint64_t> held = {1};
+    keep_naming(held, kMaxTaskTime - 1s);
+    EXPECT_FALSE(ledger.next_to_send(now));
+}
+
+// The late result of the first holder is the task's result: once acknowledged, the copy in
+// flight is forgotten (the sink drops whichever result comes second).
+TEST_F(MaxTaskTimeTest, TheFirstResultAfterAnOvertimeResendEndsTheTask) {
+    add(1, 1);
+    send_all();
+    now += kMaxTaskTime;
+    ledger.expire(now);
+    ASSERT_EQ(send_all(), std::vector<std::uint64_t>{1});
+    EXPECT_TRUE(ledger.acknowledge(1));
+    EXPECT_TRUE(ledger.empty());
+    now += kMaxTaskTime;
+    EXPECT_TRUE(ledger.expire(now).empty());
+    EXPECT_FALSE(ledger.next_to_send(now));
+}
+
+// --max-task-time 0: heartbeats keep a task for as long as they name it, as before.
+TEST_F(LedgerTest, WithoutAMaxTaskTimeHeartbeatsKeepATaskForEver) {
+    ledger = Ledger{{.liveness_timeout = kLiveness,
+                     .max_attempts = 3,
+                     .window = 1000,
+                     .max_task_time = std::chrono::milliseconds(0)}};
+    ledger.set_capacity(10);
+    add(1, 1);
+    send_all();
+    const std::vector<std::uint64_t> held = {1};
+    for (int i = 0; i < 48 * 3600; ++i) {
+        now += 1s;
+        ledger.alive(held, held, now);
+    }
+    EXPECT_TRUE(ledger.expire(now).empty());
+    EXPECT_FALSE(ledger.next_to_send(now));
+}
+
 }  // namespace
 }  // namespace taskpipe

@@ -29,6 +29,16 @@ TEST(VentilatorOptions, Defaults) {
     EXPECT_EQ(o.window, 1000u);
     EXPECT_EQ(o.max_attempts, 3u);
     EXPECT_EQ(o.liveness_timeout, 5000ms);
+    EXPECT_EQ(o.max_task_time, std::chrono::milliseconds(24LL * 3600 * 1000));
+}
+
+TEST(VentilatorOptions, MaxTaskTimeIsInSecondsAndZeroMeansNoLimit) {
+    EXPECT_EQ(parse({"--max-task-time", "90"}).options.max_task_time, 90'000ms);
+    EXPECT_EQ(parse({"--max-task-time", "0.5"}).options.max_task_time, 500ms);
+    EXPECT_EQ(parse({"--max-task-time", "0"}).options.max_task_time, 0ms);
+    EXPECT_THROW(parse({"--max-task-time=-1"}), UsageError);
+    EXPECT_THROW(parse({"--max-task-time", "nan"}), UsageError);
+    EXPECT_THROW(parse({"--max-task-time", "1e12"}), UsageError);
 }
 
 TEST(VentilatorOptions, ShortForms) {
