@@ -362,6 +362,16 @@ std::uint64_t Sink::live_capacity() const {
     return total;
 }
 
+std::uint64_t Sink::live_group_max() const {
+    const auto now = Clock::now();
+    std::optional<std::uint64_t> least;
+    for (const auto& [name, seen] : workers_) {
+        if (now - seen.last_seen >= kWorkerSilence || seen.capacity == 0) continue;
+        least = std::min<std::uint64_t>(least.value_or(seen.group_max), seen.group_max);
+    }
+    return least.value_or(0);
+}
+
 void Sink::on_heartbeat(const Heartbeat& beat) {
     const std::string name = worker_name(beat.host, beat.pid);
     stats_.heartbeat(name);
@@ -371,8 +381,9 @@ void Sink::on_heartbeat(const Heartbeat& beat) {
     seen.capacity = beat.draining       ? 0
                     : beat.capacity > 0 ? beat.capacity
                                         : std::max(beat.concurrency, 1u);
+    seen.group_max = beat.group_max;
     if (batch_ == 0 || ventilator_.empty()) return;
-    Alive alive{batch_, {}, live_capacity(), instance_, std::nullopt};
+    Alive alive{batch_, {}, live_capacity(), instance_, std::nullopt, live_group_max()};
     for (const TaskRef& ref : beat.tasks) {
         if (ref.batch == batch_) alive.ids.push_back(ref.id);
     }
@@ -412,6 +423,12 @@ void Sink::receive_results() {
             continue;
         }
         std::visit(Overload{[&](Result& result) { on_result(result); },
+                            [&](ResultGroup& group) {
+                                for (Result& result : group.results.items) on_result(result);
+                                for (const std::string& why : group.results.refusals) {
+                                    count_malformed("results", why);
+                                }
+                            },
                             [&](const Heartbeat& beat) { on_heartbeat(beat); },
                             [&](const WorkerRelease& release) { on_release(release); }},
                    *received->message);
@@ -469,7 +486,7 @@ void Sink::on_hello(const std::string& peer, const std::string& from, const Hell
     last_heard_from_ventilator_ = now;
     send_to_ventilator(Welcome{batch_, live_capacity(),
                                options_.keep_order ? options_.reorder_window : 0, shows_input(),
-                               instance_, options_.serve});
+                               instance_, options_.serve, live_group_max()});
     // A service's head that restarted may not have recorded these: it says again which count.
     for (const auto& [id, r] : held_for_head_) send_to_ventilator(outcome_of(r));
     if (!first) return;
@@ -629,7 +646,8 @@ int Sink::run() {
             if (batch_ != 0 && !finished) progress_.update(stats_, now);
             if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
                 // The sink's own heartbeat.
-                send_to_ventilator(Alive{batch_, {}, live_capacity(), instance_, std::nullopt});
+                send_to_ventilator(
+                    Alive{batch_, {}, live_capacity(), instance_, std::nullopt, live_group_max()});
             }
             if (!finished && complete()) {
                 finished = true;

@@ -79,6 +79,8 @@ class Sink {
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const WorkerRelease& release);
     std::uint64_t live_capacity() const;
+    // The smallest group_max of the live workers that take tasks (0 if any gave none).
+    std::uint64_t live_group_max() const;
     void on_control(const std::string& peer, const std::string& from, const ToSinkControl& message,
                     Clock::time_point now);
     void on_hello(const std::string& peer, const std::string& from, const Hello& hello,
@@ -133,6 +135,7 @@ class Sink {
     std::size_t early_bytes_ = 0;
     struct WorkerSeen {
         std::uint32_t capacity = 0;
+        std::uint32_t group_max = 0;
         Clock::time_point last_seen;
     };
     std::unordered_map<std::string, WorkerSeen> workers_;  // by worker_name()
