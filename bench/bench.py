@@ -20,7 +20,7 @@ import scenarios
 from harness import BenchError, Bins
 
 ALL = ["trivial", "process", "latency", "fairness", "fairness_per_task", "memory", "scaling",
-       "run"]
+       "run", "service"]
 
 
 def sh(cmd, cwd=None):
@@ -92,6 +92,7 @@ def main():
                 bins, work, [100_000, 1_000_000 if args.quick else 10_000_000], 3),
             "scaling": lambda: scenarios.scaling(bins, work, 3),
             "run": lambda: scenarios.one_command(bins, work, 1 if args.quick else 3),
+            "service": lambda: scenarios.service(bins, work, 3),
         }
         for name in ALL:
             if name in only:

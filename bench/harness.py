@@ -178,6 +178,7 @@ class Bins:
         self.worker = program("worker")
         self.sink = program("sink")
         self.zmq_limit = os.path.join(build_dir, "bench", "zmq_limit")
+        self.service_load = os.path.join(build_dir, "bench", "service_load")
         needed = [self.ventilator, self.worker, self.sink] + ([self.zmq_limit] if need_limit else [])
         for path in needed:
             if not os.access(path, os.X_OK):

@@ -41,6 +41,10 @@ if [[ ! -x $build_dir/bench/zmq_limit ]]; then
     echo "run.sh: building zmq_limit in $build_dir" >&2
     cmake --build "$build_dir" --target zmq_limit -j2 >&2
 fi
+if [[ ! -x $build_dir/bench/service_load ]]; then
+    echo "run.sh: building service_load in $build_dir" >&2
+    cmake --build "$build_dir" --target service_load -j2 >&2
+fi
 
 if ! command -v parallel > /dev/null; then
     if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then

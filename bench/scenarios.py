@@ -309,3 +309,76 @@ def one_command(bins, workdir, runs, counts=(1_000, 10_000), trivial=1_000_000):
             SINK_CMD, f"{WORKER_CMD} -c 2 --builtin echo   # once", VENT_CMD,
         ],
     }
+
+
+def _service_load(bins, workdir, name, listen, args, timeout=180):
+    """One run of bench/service_load against `listen`; its JSON, with the load average."""
+    load = os.getloadavg()[0]
+    with Procs(workdir) as procs:
+        proc = procs.start(name, [bins.service_load, "--connect", listen, "--timeout",
+                                  str(timeout - 10), *args], stdout=subprocess.PIPE)
+        out = proc.popen.stdout.read()  # service_load exits by its own --timeout
+        rc = proc.wait(timeout)
+    if rc != 0:
+        raise BenchError(f"service_load {' '.join(args)} exited {rc}: "
+                         f"{out.decode(errors='replace')} {proc.stderr_text()[-1500:]}")
+    return {**json.loads(out), "load": load}
+
+
+# The three measurements of a service, each on its own fresh head: (name, service_load args).
+SERVICE_LOADS = [
+    # As fast as the head answers: 4 producers, each with at most 256 submissions unanswered.
+    ("burst", ["--producers", "4", "--tasks", "100000", "--window", "256"]),
+    # The target rate, offered on a fixed schedule: latency when the head keeps up.
+    ("rate", ["--producers", "4", "--tasks", "100000", "--rate", "50000", "--window", "1000"]),
+    # Low load: one producer, one task at a time, 500 a second.
+    ("low", ["--producers", "1", "--tasks", "2000", "--rate", "500", "--window", "1"]),
+]
+
+
+def service(bins, workdir, runs):
+    """8: service mode (ventilator --serve, sink --serve, 2 workers --builtin echo) loaded by
+    bench/service_load over tcp loopback, in memory and with --store, alternating."""
+    modes = {"memory": [], "store": []}
+    for r in range(runs):
+        for mode in (["memory", "store"] if r % 2 == 0 else ["store", "memory"]):
+            run = {}
+            for name, args in SERVICE_LOADS:
+                store = os.path.join(workdir, f"service-{r}-{name}.db")
+                with Procs(workdir) as procs:
+                    sink = procs.start("sink", [bins.sink, "--serve", "--bind", LOOPBACK_ANY,
+                                                "--control", LOOPBACK_ANY, "--quiet"])
+                    results = sink.endpoint("sink info: results")
+                    control = sink.endpoint("sink info: control")
+                    head = procs.start("head", [
+                        bins.ventilator, "--serve", "--listen", LOOPBACK_ANY, "--bind",
+                        LOOPBACK_ANY, "--sink", control,
+                        *(["--store", store] if mode == "store" else [])])
+                    listen = head.endpoint("ventilator info: listening")
+                    tasks = head.endpoint("ventilator info: tasks")
+                    for i in range(2):
+                        procs.start(f"worker{i}", [bins.worker, "--ventilator", tasks, "--sink",
+                                                   results, "--builtin", "echo"])
+                    run[name] = _service_load(bins, workdir, "service_load", listen, args)
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(store + suffix):
+                        os.unlink(store + suffix)
+            modes[mode].append(run)
+            b, t, low = run["burst"], run["rate"], run["low"]
+            log(f"service run {r + 1}/{runs}, {mode}: burst {b['accepted_per_s']:,.0f} "
+                f"accepted/s (p99 {b['accept_us']['p99'] / 1000:.1f} ms), "
+                f"{b['done_per_s']:,.0f} done/s; at {t['rate']:,.0f}/s accepted p99 "
+                f"{t['accept_us']['p99'] / 1000:.2f} ms; low load done p50 "
+                f"{low['done_us']['p50'] / 1000:.2f} ms (load {b['load']:.1f}, "
+                f"{t['load']:.1f}, {low['load']:.1f})")
+    return {
+        "runs": modes, "loads": SERVICE_LOADS,
+        "commands": [
+            "taskpipe sink --serve --bind 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' "
+            "--quiet",
+            "taskpipe ventilator --serve --listen 'tcp://127.0.0.1:*' --bind "
+            "'tcp://127.0.0.1:*' --sink $CONTROL [--store service.db]",
+            "taskpipe worker --ventilator $TASKS --sink $RESULTS --builtin echo   # twice",
+        ] + [f"build/bench/service_load --connect $LISTEN {' '.join(args)}   # {name}"
+             for name, args in SERVICE_LOADS],
+    }

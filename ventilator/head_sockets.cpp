@@ -24,7 +24,8 @@ SocketOptions task_socket_options(const std::optional<CurveKeys>& curve,
 SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
     SocketOptions o;
     if (curve) o.curve = curve_client_socket(*curve);
-    o.linger_ms = 1000;  // gives Bye time to leave; the sink does not depend on it
+    o.linger_ms = 1000;      // gives Bye time to leave; the sink does not depend on it
+    o.receive_hwm = 100000;  // a service's head gets an Outcome per result: room for a burst
     o.max_message_size = 1 << 20;
     return o;
 }

@@ -1,6 +1,7 @@
 #include "service_desk.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace taskpipe {
@@ -116,7 +117,8 @@ void ServiceDesk::submit(const Producer& from, const Submit& s, std::uint64_t no
         not_before = std::max(not_before, now_us + delay_us);
     }
     try {
-        if (!s.key && unfinished_count() >= settings_.max_queue) {
+        // A keyed submission of a task already kept is answered even when the queue is full.
+        if (unfinished_count() >= settings_.max_queue && (!s.key || !store_.find_key(*s.key))) {
             return refuse(error(s.req, "full",
                                 "the head holds --max-queue (" +
                                     std::to_string(settings_.max_queue) + ") unfinished tasks"));
@@ -125,12 +127,6 @@ void ServiceDesk::submit(const Producer& from, const Submit& s, std::uint64_t no
         const StoredTask& task = outcome.task;
         switch (outcome.kind) {
             case SubmitOutcome::Kind::created: {
-                if (unfinished_count() >= settings_.max_queue) {
-                    // A keyed task is found before the queue is checked; this one is new: undo.
-                    store_.rollback();
-                    pending_ = {};
-                    return refuse(error(s.req, "full", "the head holds --max-queue tasks"));
-                }
                 Unfinished u;
                 u.payload = s.payload;
                 u.key = s.key;
@@ -211,8 +207,10 @@ void ServiceDesk::cancel(const Producer& from, const Cancel& c, std::uint64_t no
         pending_.replies.push_back({from, std::move(state)});
     };
     const auto it = unfinished_.find(c.id);
-    if (it != unfinished_.end() && it->second.where == Where::running) {
-        return answer(*report_in_memory(c.id, now_us));  // too late: it was sent
+    // Too late once it was sent. A task handed to the ledger and not sent yet is taken back
+    // from it at the commit (Effects::finished), before anything more is sent.
+    if (it != unfinished_.end() && it->second.where == Where::running && it->second.attempts > 0) {
+        return answer(*report_in_memory(c.id, now_us));
     }
     try {
         const std::optional<TaskState> state = store_.cancel(c.id, now_us);
@@ -246,6 +244,7 @@ void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
     result.duration_us = o.duration_us;
     result.finished_us = now_us;
     try {
+        pending_.outcomes.push_back(o);
         if (store_.record(o.id, result)) {
             pending_.recorded.emplace_back(o.id, std::move(result));
             pending_.record.ids.push_back(o.id);
@@ -257,6 +256,7 @@ void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
                           task->result->started_us == result.started_us;
         (same ? pending_.record.ids : pending_.record.drop).push_back(o.id);
     } catch (const StoreError&) {
+        pending_.outcomes.pop_back();
         retry_outcomes_.push_back(o);
     }
 }
@@ -339,15 +339,13 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
             }
         }
         effects.replies = std::move(group.replies);
-        for (const auto& [id, result] : group.recorded) {
-            if (result.status == Status::lost) {
-                const auto l = std::find_if(group.lost.begin(), group.lost.end(),
-                                            [&](const Lost& x) { return x.id == id; });
-                if (l != group.lost.end()) retry_lost_.push_back(*l);
-            }
-        }
-        // The outcomes are sent again by the sink when they are not recorded; asking for them
-        // would need their content, which the sink still holds: no Record goes out.
+        // Every lost task of the group was recorded in it (see lost()).
+        retry_lost_.insert(retry_lost_.end(), group.lost.begin(), group.lost.end());
+        // Recorded at the next commit. The sink holds their results meanwhile, and would not
+        // tell again: a result that comes again for a task it holds one for is dropped.
+        retry_outcomes_.insert(retry_outcomes_.end(),
+                               std::make_move_iterator(group.outcomes.begin()),
+                               std::make_move_iterator(group.outcomes.end()));
         return effects;
     }
     for (auto& [id, task] : group.created) {
@@ -360,6 +358,7 @@ ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
             r->state = "cancelled";
             r->finished_us = now_us;
             finish(id, *r, effects.replies);
+            effects.finished.push_back(id);
         }
     }
     for (const auto& [id, result] : group.recorded) {

@@ -132,6 +132,7 @@ class ServiceDesk {
         std::vector<std::pair<std::uint64_t, StoredResult>> recorded;
         std::vector<Lost> lost;
         Record record;
+        std::vector<Outcome> outcomes;  // every one of the group, to try again if it fails
     };
 
     static Error error(std::uint64_t req, std::string code, std::string message,

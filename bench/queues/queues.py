@@ -187,6 +187,25 @@ class LineReader:
         return line
 
 
+def run_service_load(bins, workdir, total, nprocs, env, window, deadline):
+    """bench/service_load: `nprocs` producer connections (threads of one process) submitting
+    `total` no-op tasks, each with at most `window` unanswered, and waiting for every `done`;
+    its figures turned into summarize()'s."""
+    with Procs(workdir) as procs:
+        proc = procs.start("service_load", [
+            bins["service_load"], "--connect", env["TASKPIPE_ENDPOINT"], "--producers",
+            str(nprocs), "--tasks", str(total), "--window", str(window), "--payload", "1",
+            "--timeout", str(deadline)], stdout=subprocess.PIPE)
+        out = proc.popen.stdout.read()
+        if proc.wait(deadline + 60) != 0:
+            raise BenchError(f"service_load exited {proc.returncode}: {proc.stderr_text()}")
+    r = json.loads(out)
+    done_s = r["done"] / r["done_per_s"]
+    return {"tasks": total, "results": r["done"], "failed": r["not_ok"], "complete": True,
+            "wall_s": done_s, "per_s": r["done_per_s"], "p50_ms": r["done_us"]["p50"] / 1000,
+            "p99_ms": r["done_us"]["p99"] / 1000, "max_ms": r["done_us"]["max"] / 1000}
+
+
 def run_producers(workdir, system, kind, total, nprocs, env, names=None, deadline=1800):
     """Starts `nprocs` producers, lets them go together; returns [(submit, result)], the
     failures, and None, or when the producers gave up at `deadline` s after "go", when."""
@@ -268,13 +287,19 @@ def measure(bins, workdir, system, config, kind, total, nprocs, names=None, dead
                 env = start_celery(procs, run_dir, config, redis)
             elif system == "rq":
                 env = start_rq(procs, run_dir, redis)
-            elif system in ("taskpipe", "taskpipe-many"):
+            elif system in ("taskpipe", "taskpipe-many", "taskpipe-cpp"):
                 env = start_taskpipe(procs, bins, config)
             elif system == "taskpipe-batch":
                 env = start_taskpipe_batch(procs, bins, config)
-            done, failed, gave_up = run_producers(run_dir, system, kind, total, nprocs, env,
-                                                  names, deadline)
-        result = summarize(done, failed, total, gave_up)
+            if system == "taskpipe-cpp":
+                result = run_service_load(bins, run_dir, total, nprocs, env, CPP_WINDOW,
+                                          deadline)
+                failed = result["failed"]
+            else:
+                done, failed, gave_up = run_producers(run_dir, system, kind, total, nprocs,
+                                                      env, names, deadline)
+        if system != "taskpipe-cpp":
+            result = summarize(done, failed, total, gave_up)
         if failed:
             raise BenchError(f"{system}: {failed} tasks failed")
         return result
@@ -288,6 +313,7 @@ def serve_available(bins):
 
 
 ECHO = ["--builtin", "echo"]
+CPP_WINDOW = 256  # service_load's submissions in flight per connection
 THUMB = ["-c", "1", "--", "convert", "{}", "-resize", "25%", "{}.thumb.jpg"]
 
 
@@ -299,6 +325,10 @@ def noop_contenders(bins, celery_best):
                   "loopback, one `submit` after another"))
         c.append(("taskpipe-many", "taskpipe-many", ECHO, "taskpipe, the same with one "
                   "`submit_many` (pipelined)"))
+        if os.access(bins["service_load"], os.X_OK):
+            c.append(("taskpipe-cpp", "taskpipe-cpp", ECHO, "taskpipe, the same head fed by "
+                      "`bench/service_load` (C++; one connection per producer, in one process; "
+                      f"at most {CPP_WINDOW} submissions unanswered per connection)"))
     c.append(("taskpipe-batch", "taskpipe-batch", ECHO, "taskpipe, batch mode from Python: "
               "lines into `ventilator`'s stdin, `sink --jsonl` read back; 2 workers "
               "`--builtin echo`"))
@@ -330,7 +360,7 @@ def run_noop(bins, workdir, runs, total, celery_best):
 
 def run_serial(bins, workdir, runs, samples, celery_best):
     contenders = [c for c in noop_contenders(bins, celery_best)
-                  if c[1] not in ("taskpipe-batch", "taskpipe-many")]
+                  if c[1] not in ("taskpipe-batch", "taskpipe-many", "taskpipe-cpp")]
     results = {name: [] for name, *_ in contenders}
     for run in range(runs):
         for name, system, config, _ in contenders:
@@ -472,12 +502,17 @@ def noop_section(noop, lines):
                          + ", ".join(f"{r['per_s']:,.0f}" + ("" if r["complete"] else
                                                              " (gave up)") for r in runs)
                          + " |")
-        if res.get("taskpipe", {}).get(nprocs) and res["celery"][nprocs]:
-            tp, ce = res["taskpipe"][nprocs], res["celery"][nprocs]
+        against = {"taskpipe": "taskpipe (`submit` one by one)",
+                   "taskpipe-many": "taskpipe (`submit_many`)",
+                   "taskpipe-cpp": "taskpipe (`bench/service_load`)"}
+        for name, label in against.items():
+            if not (res.get(name, {}).get(nprocs) and res["celery"][nprocs]):
+                continue
+            tp, ce = res[name][nprocs], res["celery"][nprocs]
             thr = med([r["per_s"] for r in tp]) / med([r["per_s"] for r in ce])
             p99 = med([r["p99_ms"] for r in ce]) / med([r["p99_ms"] for r in tp]) \
                 if all(r["p99_ms"] is not None for r in ce + tp) else None
-            lines += ["", f"taskpipe against Celery's best: **{thr:.1f}x the throughput** "
+            lines += ["", f"{label} against Celery's best: **{thr:.1f}x the throughput** "
                       f"(target 100x: {'met' if thr >= 100 else 'missed'})"
                       + (f", **{p99:.1f}x lower p99 latency** (target 10x: "
                          f"{'met' if p99 >= 10 else 'missed'})." if p99 is not None else ".")]
@@ -530,7 +565,9 @@ def render(data):
              f"{m['redis-server']}, taskpipe {m['taskpipe']}."]
     if "explore" in data:
         lines += ["", "Celery configurations tried (one run each, 1 and 4 producers; a run "
-                  "gives up 120 s after it starts, and then counts the results it had):", "",
+                  "gives up 120 s after it starts, and then counts the results it had)"
+                  + (f", in an earlier run on {data['explored']}" if "explored" in data else "")
+                  + ":", "",
                   "| Celery configuration | tasks/s, 1 producer | tasks/s, 4 producers | "
                   "p99, 1 producer |", "|---|---|---|---|"]
         for config, rates in data["explore"].items():
@@ -561,6 +598,12 @@ def write(path, text):
         f.write(doc)
 
 
+def program(build_dir, name):
+    """This build's program (bin/taskpipe-NAME), or an older build's (NAME/NAME)."""
+    installed = os.path.join(build_dir, "bin", "taskpipe-" + name)
+    return installed if os.access(installed, os.X_OK) else os.path.join(build_dir, name, name)
+
+
 def install_missing():
     missing = [p for p in APT_PACKAGES
                if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
@@ -581,6 +624,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="noop,serial,thumbs")
     parser.add_argument("--explore", action="store_true")
+    parser.add_argument("--explored", metavar="JSON", help="take the Celery configurations "
+                        "tried, and the best, from an earlier run's --json instead of --explore")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--celery", default=CELERY_BEST, choices=list(CELERY_CONFIGS))
@@ -588,7 +633,8 @@ def main():
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     install_missing()
-    bins = {n: os.path.join(args.build_dir, n, n) for n in ("ventilator", "worker", "sink")}
+    bins = {n: program(args.build_dir, n) for n in ("ventilator", "worker", "sink")}
+    bins["service_load"] = os.path.join(args.build_dir, "bench", "service_load")
     for path in bins.values():
         if not os.access(path, os.X_OK):
             raise SystemExit(f"queues: {path} not found: build first")
@@ -602,6 +648,11 @@ def main():
         if args.explore:
             found, best = explore(bins, workdir, args.tasks)
             data["explore"] = {c: {str(k): v for k, v in r.items()} for c, r in found.items()}
+        elif args.explored:
+            with open(args.explored) as f:
+                earlier = json.load(f)
+            data["explore"], best = earlier["explore"], earlier["celery_best"]
+            data["explored"] = earlier["date"]
         data["celery_best"] = best
         if "noop" in only:
             data["noop"] = run_noop(bins, workdir, args.runs, args.tasks, best)
