@@ -20,6 +20,7 @@ constexpr std::array kSubcommands{
     Subcommand{"ventilator", "read tasks and send them to the workers"},
     Subcommand{"worker", "run tasks and send their results to the sink"},
     Subcommand{"sink", "receive the results and write each task's output once"},
+    Subcommand{"submit", "submit tasks to a service (ventilator --serve), or ask about them"},
     Subcommand{"hosts", "keep a worker running on each of many hosts, over ssh"},
     Subcommand{"keygen", "write a CURVE key pair, for --curve-key"},
     Subcommand{"help", "show a command's options: taskpipe help COMMAND"},

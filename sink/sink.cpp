@@ -226,10 +226,13 @@ void Sink::on_result(Result& r) {
 
 // A service's result: held until the head says whether it is the task's one recorded result
 // (Record). The first result for an id is held and reported to the head; a second one while the
-// first is held is dropped (the head would drop it too).
+// first is held is dropped (the head would drop it too), and the held one reported again.
 void Sink::hold_for_the_head(Result& r) {
-    if (held_for_head_.contains(r.id)) {
+    if (auto held = held_for_head_.find(r.id); held != held_for_head_.end()) {
         stats_.result(r, /*first=*/false, unix_micros());
+        // The head sent the task again: it has not heard of the held result (the Outcome was
+        // dropped on the way, or is still queued). It hears again; one more Outcome is harmless.
+        send_to_ventilator(outcome_of(held->second));
         return;
     }
     const std::size_t size = sizeof(Result) + r.out.size() + r.err.size() + r.host.size() +

@@ -22,13 +22,13 @@
 
 #include <zmq.hpp>
 
-#include "input.hpp"
 #include "joblog_reader.hpp"
 #include "ledger.hpp"
 #include "options.hpp"
 #include "sink_session.hpp"
 #include "taskpipe/codec.hpp"
 #include "taskpipe/connection_failure_log.hpp"
+#include "taskpipe/input.hpp"
 #include "taskpipe/malformed_log.hpp"
 #include "taskpipe/zap_handler.hpp"
 

@@ -1,5 +1,7 @@
 #include "taskpipe/sockets.hpp"
 
+#include <atomic>
+#include <cassert>
 #include <cerrno>
 
 #include "taskpipe/connection_failure_log.hpp"
@@ -36,6 +38,7 @@ zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type, const 
     socket.set(zmq::sockopt::reconnect_ivl_max, o.reconnect_interval_max_ms);
     socket.set(zmq::sockopt::tcp_keepalive, o.tcp_keepalive ? 1 : 0);
     socket.set(zmq::sockopt::handshake_ivl, o.handshake_timeout_ms);
+    socket.set(zmq::sockopt::immediate, o.immediate ? 1 : 0);
     if (o.curve) set_curve(socket, *o.curve);
     if (!o.name.empty()) {
         int events = ZMQ_EVENT_ACCEPT_FAILED;
@@ -72,6 +75,25 @@ zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type,
         throw StartupError("cannot connect to " + endpoint + ": " + e.what());
     }
     return socket;
+}
+
+WatchedSocket connect_watched_socket(zmq::context_t& context, zmq::socket_type type,
+                                     const SocketOptions& options, const std::string& endpoint,
+                                     int events) {
+    assert(options.name.empty());  // a socket has one monitor: the failure log's, or this one
+    static std::atomic<unsigned> sockets{0};
+    const std::string address = "inproc://taskpipe-watch-" + std::to_string(++sockets);
+    zmq::socket_t socket = make_socket(context, type, options);
+    if (zmq_socket_monitor(socket.handle(), address.c_str(), events) != 0) throw zmq::error_t();
+    zmq::socket_t monitor(context, zmq::socket_type::pair);
+    monitor.set(zmq::sockopt::linger, 0);
+    monitor.connect(address);
+    try {
+        socket.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+        throw StartupError("cannot connect to " + endpoint + ": " + e.what());
+    }
+    return {std::move(socket), std::move(monitor)};
 }
 
 std::string last_endpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }

@@ -28,8 +28,8 @@ check() {  # check DESCRIPTION COMMAND...
 "$cmake" --install "$build" --prefix "$prefix" >"$dir/install.log" 2>&1 ||
     { cat "$dir/install.log" >&2; echo "FAIL: cmake --install" >&2; exit 1; }
 
-for program in taskpipe taskpipe-ventilator taskpipe-worker taskpipe-sink taskpipe-hosts \
-    taskpipe-keygen; do
+for program in taskpipe taskpipe-ventilator taskpipe-worker taskpipe-sink taskpipe-submit \
+    taskpipe-hosts taskpipe-keygen; do
     check "bin/$program is installed and executable" [ -x "$prefix/bin/$program" ]
 done
 for unit in taskpipe-worker@ taskpipe-sink@ taskpipe-ventilator@; do
@@ -46,7 +46,7 @@ check "README and docs" test -f "$prefix/share/doc/taskpipe/README.md" \
     -a -f "$prefix/share/doc/taskpipe/examples/worker.env.example"
 if [ "$man" = ON ]; then
     for page in taskpipe taskpipe-run taskpipe-ventilator taskpipe-worker taskpipe-sink \
-        taskpipe-hosts taskpipe-keygen; do
+        taskpipe-submit taskpipe-hosts taskpipe-keygen; do
         check "man page $page(1)" [ -f "$prefix/share/man/man1/$page.1.gz" ]
     done
     if command -v man >/dev/null; then
@@ -79,6 +79,9 @@ check "completion: taskpipe r<TAB> gives run" [ "$(complete_words taskpipe r)" =
 check "completion: taskpipe run --jo<TAB> gives --jobs and --joblog" \
     [ "$(complete_words taskpipe run --jo | sort | tr '\n' ' ')" = "--joblog --jobs " ]
 check "completion: taskpipe help w<TAB> gives worker" [ "$(complete_words taskpipe help w)" = worker ]
+check "completion: taskpipe su<TAB> gives submit" [ "$(complete_words taskpipe su)" = submit ]
+check "completion: taskpipe submit --ca<TAB> gives --cancel" \
+    [ "$(complete_words taskpipe submit --ca)" = --cancel ]
 
 if [ "$failures" -gt 0 ]; then
     cat "$dir/run.err" >&2

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/binaries.hpp"
@@ -32,8 +33,8 @@ Output taskpipe(const std::vector<std::string>& args) {
     return {status.value_or(-1), process.stdout_text(), process.stderr_text()};
 }
 
-const std::vector<std::string> kCommands = {"run",  "ventilator", "worker",
-                                            "sink", "hosts",      "keygen"};
+const std::vector<std::string> kCommands = {"run",    "ventilator", "worker", "sink",
+                                            "submit", "hosts",      "keygen"};
 
 TEST(Cli, HelpCommandAndDashDashHelpAgreeForEveryCommand) {
     for (const std::string& command : kCommands) {
@@ -87,6 +88,31 @@ TEST(Cli, AnUnknownCommandOrNoneIsAUsageError) {
     EXPECT_EQ(none.status, 2);
     EXPECT_NE(none.err.find("Usage: taskpipe COMMAND"), std::string::npos) << none.err;
     EXPECT_EQ(none.out, "");
+}
+
+// taskpipe submit: a command line it cannot use is a usage error (status 2) that says what is
+// wrong, before it connects to any head (none runs here), and prints nothing on stdout.
+TEST(Cli, SubmitRefusesABadCommandLineWithAClearError) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--status", "abc"}, "'abc' is not a task id"},
+        {{"--cancel", "0"}, "'0' is not a task id"},
+        {{"--head", "bogus", "x"}, "--head: endpoint 'bogus' has no transport"},
+        {{"--key", "k", "a", "b"}, "--key names one task; 2 payloads given"},
+        {{"--status", "--cancel", "1"}, "give --status or --cancel, not both"},
+        {{"--at", "tomorrow", "x"}, "--at 'tomorrow' is not a time"},
+        {{"--status"}, "--status needs the ids of the tasks"},
+        {{"--cancel", "--wait", "1"}, "--cancel answers at once: no --wait"},
+        {{"-0", "payload"}, "-0 and --whole say how to read stdin"},
+    };
+    for (const auto& [args, message] : cases) {
+        std::vector<std::string> argv = {"submit"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        SCOPED_TRACE(message);
+        const Output output = taskpipe(argv);
+        EXPECT_EQ(output.status, 2);
+        EXPECT_NE(output.err.find("submit error: " + message), std::string::npos) << output.err;
+        EXPECT_EQ(output.out, "");
+    }
 }
 
 }  // namespace

@@ -377,6 +377,14 @@ class SinkDriver {
             within);
     }
 
+    // Waits for an Outcome of task `id` whose result started at `started_us`.
+    bool told_outcome(std::uint64_t id, std::uint64_t started_us) {
+        return wait_until([&](const Message& m) {
+            const auto* outcome = std::get_if<Outcome>(&m);
+            return outcome != nullptr && outcome->id == id && outcome->started_us == started_us;
+        });
+    }
+
   private:
     template <typename Match>
     bool wait_until(Match&& match, std::chrono::milliseconds within = 10s) {
@@ -407,6 +415,31 @@ TEST(Hostile, SinkRejectsAHelloForAnotherBatch) {
     SinkDriver intruder(pipeline);
     intruder.to_control(Hello{78});
     EXPECT_TRUE(intruder.rejected(78)) << sink.describe();
+}
+
+// A service's sink holds each result and reports it to the head (outcome). A task that comes
+// back means the head never heard (the outcome was dropped on the way): the sink reports the held
+// result again, or the task would be run again and again until it is lost.
+TEST(Hostile, AServingSinkReportsAHeldResultAgainWhenItsTaskComesBack) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--serve"});
+    SinkDriver head(pipeline);
+    head.to_control(Hello{77, 0, /*serve=*/true});
+    ASSERT_TRUE(head.welcomed(77)) << sink.describe();
+    Result first;
+    first.batch = 77;
+    first.id = 1;
+    first.host = "a";
+    first.pid = 1;
+    first.started_us = 100;
+    head.to_results(first);
+    ASSERT_TRUE(head.told_outcome(1, 100)) << sink.describe();
+    Result again = first;
+    again.host = "b";
+    again.started_us = 200;
+    head.to_results(again);
+    EXPECT_TRUE(head.told_outcome(1, 100)) << "the held result was not reported again\n"
+                                           << sink.describe();
 }
 
 // Issue 10: "The sink welcomes hello{batch: 0} and then a second batch, although docs say a sink

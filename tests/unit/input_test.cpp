@@ -1,10 +1,10 @@
-// Splitting the input into task payloads (ventilator/input.hpp).
+// Splitting the input into task payloads (taskpipe/input.hpp).
 //
 // "Records end with a delimiter ('\n', or '\0' for -0); a last record without a delimiter
 // still counts, and an empty record is a task like any other. Bytes are passed through as they
 // are: no trimming, no decoding."
 
-#include "input.hpp"
+#include "taskpipe/input.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -115,7 +115,8 @@ Records read_all(InputReader& reader) {
     }
 }
 
-Records split(std::string_view input, char delimiter = '\n', std::size_t max_record = kMaxRecord) {
+Records split(std::string_view input, std::optional<char> delimiter = '\n',
+              std::size_t max_record = kMaxRecord) {
     Pipe pipe;
     pipe.write(input);
     pipe.close_write_end();
@@ -131,6 +132,21 @@ TEST(InputReader, EmptyLineIsAnEmptyRecord) {
     EXPECT_EQ(split("a\n\nb\n"), (Records{"a", "", "b"}));
     EXPECT_EQ(split("\n"), (Records{""}));
     EXPECT_EQ(split("\n\n"), (Records{"", ""}));
+}
+
+// "Without a delimiter the whole stream is one record (submit --whole), empty or not."
+TEST(InputReader, WithoutADelimiterTheWholeStreamIsOneRecord) {
+    EXPECT_EQ(split("a\nb\0c\n"s, std::nullopt), (Records{"a\nb\0c\n"s}));
+    EXPECT_EQ(split("", std::nullopt), (Records{""}));
+}
+
+TEST(InputReader, WithoutADelimiterAStreamOfSeveralReadsIsOneRecordUpToTheLimit) {
+    const std::string big(200 * 1024, 'x');  // more than a pipe holds: a file
+    const TempFile file(big);
+    InputReader whole = InputReader::open(file.path(), std::nullopt, kMaxRecord);
+    EXPECT_EQ(read_all(whole), (Records{big}));
+    InputReader limited = InputReader::open(file.path(), std::nullopt, 100 * 1024);
+    EXPECT_THROW(read_all(limited), std::runtime_error);
 }
 
 TEST(InputReader, LastRecordWithoutDelimiterCounts) {

@@ -49,6 +49,9 @@ struct SocketOptions {
     // A connection that has not completed its ZMTP (and CURVE) handshake after this long is
     // closed: an idle connection holds a file descriptor for no longer than this.
     int handshake_timeout_ms = 5000;
+    // ZMQ_IMMEDIATE: queue messages only on completed connections, so that a send while the
+    // peer is away would block (and a dontwait send fails) instead of waiting for a reconnect.
+    bool immediate = false;
     std::optional<CurveSocketOptions> curve;  // none: the NULL mechanism, no security
     // Server sockets: the socket's name in log lines (tasks, results, control). When set, the
     // accepts that fail for lack of file descriptors and, with CURVE, the handshakes that fail
@@ -60,6 +63,19 @@ zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type,
                           const SocketOptions& options, const std::string& endpoint);
 zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type,
                              const SocketOptions& options, const std::string& endpoint);
+
+// A client socket watched from its first connection attempt on: the socket, connected to
+// `endpoint`, and a PAIR socket that receives its monitor events (zmq_socket_monitor: two frames
+// each, the event and value, then the endpoint), for the events in `events` (ZMQ_EVENT_*).
+// Connected only once the monitor listens, so that no event is missed (a handshake that
+// completes at once). The monitor lives as long as the socket.
+struct WatchedSocket {
+    zmq::socket_t socket;
+    zmq::socket_t monitor;
+};
+WatchedSocket connect_watched_socket(zmq::context_t& context, zmq::socket_type type,
+                                     const SocketOptions& options, const std::string& endpoint,
+                                     int events);
 
 // The endpoint a bound socket really listens on (with the port chosen for tcp://...:*).
 std::string last_endpoint(zmq::socket_t& socket);

@@ -1,4 +1,4 @@
-#include "input.hpp"
+#include "taskpipe/input.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 
 namespace taskpipe {
 
-InputReader::InputReader(int fd, char delimiter, std::size_t max_record)
+InputReader::InputReader(int fd, std::optional<char> delimiter, std::size_t max_record)
     : fd_(fd), owns_fd_(fd != STDIN_FILENO), delimiter_(delimiter), max_record_(max_record) {
     original_flags_ = fcntl(fd_, F_GETFL);
     if (original_flags_ >= 0) fcntl(fd_, F_SETFL, original_flags_ | O_NONBLOCK);
@@ -27,6 +27,7 @@ InputReader::InputReader(InputReader&& other) noexcept
       start_(other.start_),
       scan_(other.scan_),
       eof_(other.eof_),
+      whole_taken_(other.whole_taken_),
       original_flags_(std::exchange(other.original_flags_, -1)) {}
 
 InputReader::~InputReader() {
@@ -40,26 +41,29 @@ InputReader::~InputReader() {
 std::optional<std::uint64_t> InputReader::count_remaining() const {
     struct stat info {};
     if (fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) return std::nullopt;
+    if (!delimiter_) return whole_taken_ ? 0 : 1;
     off_t offset = lseek(fd_, 0, SEEK_CUR);
     if (offset < 0) return std::nullopt;
     offset -= static_cast<off_t>(buffer_.size() - start_);  // read ahead but not yet returned
     std::string chunk(1 << 20, '\0');
     std::uint64_t records = 0;
-    char last = delimiter_;
+    const char delimiter = *delimiter_;
+    char last = delimiter;
     for (;;) {
         const ssize_t n = pread(fd_, chunk.data(), chunk.size(), offset);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return std::nullopt;
         if (n == 0) break;
         const auto end = chunk.begin() + n;
-        records += static_cast<std::uint64_t>(std::count(chunk.begin(), end, delimiter_));
+        records += static_cast<std::uint64_t>(std::count(chunk.begin(), end, delimiter));
         last = chunk[static_cast<std::size_t>(n) - 1];
         offset += n;
     }
-    return records + (last != delimiter_ ? 1 : 0);  // a last record without its delimiter
+    return records + (last != delimiter ? 1 : 0);  // a last record without its delimiter
 }
 
-InputReader InputReader::open(const std::string& path, char delimiter, std::size_t max_record) {
+InputReader InputReader::open(const std::string& path, std::optional<char> delimiter,
+                              std::size_t max_record) {
     if (path == "-") return InputReader(STDIN_FILENO, delimiter, max_record);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
@@ -68,8 +72,16 @@ InputReader InputReader::open(const std::string& path, char delimiter, std::size
 
 std::optional<std::string> InputReader::next() {
     const std::size_t available = buffer_.size() - start_;
+    if (!delimiter_) {
+        if (!eof_ || whole_taken_) return std::nullopt;
+        whole_taken_ = true;
+        std::string whole = buffer_.substr(start_);
+        start_ = buffer_.size();
+        return whole;
+    }
     if (available == 0) return std::nullopt;
-    const void* found = std::memchr(buffer_.data() + start_ + scan_, delimiter_, available - scan_);
+    const void* found =
+        std::memchr(buffer_.data() + start_ + scan_, *delimiter_, available - scan_);
     if (found == nullptr) {
         scan_ = available;
         if (!eof_) return std::nullopt;
