@@ -169,8 +169,14 @@ void Sink::count_malformed(const std::string& where, const std::string& why) {
 void Sink::send_to_ventilator(const ToVentilatorControl& message) {
     if (ventilator_.empty()) return;
     next_sink_beat_ = Clock::now() + kSinkHeartbeat;
-    if (const auto* alive = std::get_if<Alive>(&message)) capacity_told_ = alive->capacity;
-    if (const auto* welcome = std::get_if<Welcome>(&message)) capacity_told_ = welcome->capacity;
+    if (const auto* alive = std::get_if<Alive>(&message)) {
+        capacity_told_ = alive->capacity;
+        group_max_told_ = alive->group_max;
+    }
+    if (const auto* welcome = std::get_if<Welcome>(&message)) {
+        capacity_told_ = welcome->capacity;
+        group_max_told_ = welcome->group_max;
+    }
     (void)send_message<ToVentilatorControl>(control_, ventilator_, encoder_, message);
 }
 
@@ -377,14 +383,16 @@ void Sink::on_skip(const Skip& skip) {
 
 std::uint64_t Sink::live_capacity() { return stats_.live_capacity(); }
 
+std::uint64_t Sink::live_group_max() { return stats_.live_group_max(); }
+
 void Sink::on_heartbeat(const Heartbeat& beat) {
     // A worker that does not say its capacity counts for its concurrency (at least 1).
     const std::uint32_t capacity = beat.draining       ? 0
                                    : beat.capacity > 0 ? beat.capacity
                                                        : std::max(beat.concurrency, 1u);
-    (void)stats_.heartbeat(worker_name(beat.host, beat.pid), capacity);
+    (void)stats_.heartbeat(worker_name(beat.host, beat.pid), capacity, beat.group_max);
     if (batch_ == 0 || ventilator_.empty()) return;
-    Alive alive{batch_, {}, live_capacity(), instance_, std::nullopt};
+    Alive alive{batch_, {}, live_capacity(), instance_, std::nullopt, live_group_max()};
     for (const TaskRef& ref : beat.tasks) {
         if (ref.batch == batch_) alive.ids.push_back(ref.id);
     }
@@ -396,7 +404,10 @@ void Sink::on_heartbeat(const Heartbeat& beat) {
     }
     // A heartbeat that names no task of the batch and changes nothing is not passed on (the
     // sink's own heartbeat tells the capacity every second): a flood of them stays here.
-    if (alive.ids.empty() && alive.capacity == capacity_told_) return;
+    if (alive.ids.empty() && alive.capacity == capacity_told_ &&
+        alive.group_max == group_max_told_) {
+        return;
+    }
     send_to_ventilator(alive);
 }
 
@@ -427,6 +438,12 @@ void Sink::receive_results() {
             continue;
         }
         std::visit(Overload{[&](Result& result) { on_result(result); },
+                            [&](ResultGroup& group) {
+                                for (Result& result : group.results.items) on_result(result);
+                                for (const std::string& why : group.results.refusals) {
+                                    count_malformed("results", why);
+                                }
+                            },
                             [&](const Heartbeat& beat) { on_heartbeat(beat); },
                             [&](const WorkerRelease& release) { on_release(release); }},
                    *received->message);
@@ -484,7 +501,7 @@ void Sink::on_hello(const std::string& peer, const std::string& from, const Hell
     last_heard_from_ventilator_ = now;
     send_to_ventilator(Welcome{batch_, live_capacity(),
                                options_.keep_order ? options_.reorder_window : 0, shows_input(),
-                               instance_, options_.serve});
+                               instance_, options_.serve, live_group_max()});
     // A service's head that restarted may not have recorded these: it says again which count.
     for (const auto& [id, r] : held_for_head_) send_to_ventilator(outcome_of(r));
     if (!first) return;
@@ -644,7 +661,8 @@ int Sink::run() {
             if (batch_ != 0 && !finished) progress_.update(stats_, now);
             if (batch_ != 0 && Clock::now() >= next_sink_beat_) {
                 // The sink's own heartbeat.
-                send_to_ventilator(Alive{batch_, {}, live_capacity(), instance_, std::nullopt});
+                send_to_ventilator(
+                    Alive{batch_, {}, live_capacity(), instance_, std::nullopt, live_group_max()});
             }
             if (!finished && complete()) {
                 finished = true;

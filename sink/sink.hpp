@@ -79,6 +79,8 @@ class Sink {
     void on_heartbeat(const Heartbeat& beat);
     void on_release(const WorkerRelease& release);
     std::uint64_t live_capacity();
+    // The smallest group_max of the live workers that take tasks (0 if any gave none).
+    std::uint64_t live_group_max();
     void on_control(const std::string& peer, const std::string& from, const ToSinkControl& message,
                     Clock::time_point now);
     void on_hello(const std::string& peer, const std::string& from, const Hello& hello,
@@ -132,7 +134,8 @@ class Sink {
     std::map<std::uint64_t, Result> held_for_head_;
     std::size_t held_bytes_ = 0;
     std::size_t early_bytes_ = 0;
-    std::uint64_t capacity_told_ = 0;  // the live capacity the ventilator was told last
+    std::uint64_t capacity_told_ = 0;   // the live capacity the ventilator was told last
+    std::uint64_t group_max_told_ = 0;  // and the most tasks in a frame
     Clock::time_point completed_at_;
     Clock::time_point next_sink_beat_;
 

@@ -95,14 +95,19 @@ void Stats::handed_over(std::uint64_t count, std::uint64_t failed) {
     data_.handed_over_failed += failed;
 }
 
-bool Stats::heartbeat(const std::string& worker, std::uint32_t capacity) {
+bool Stats::heartbeat(const std::string& worker, std::uint32_t capacity, std::uint32_t group_max) {
     std::lock_guard lock(mutex_);
-    return workers_.heartbeat(worker, capacity, Clock::now());
+    return workers_.heartbeat(worker, capacity, Clock::now(), group_max);
 }
 
 std::uint64_t Stats::live_capacity() {
     std::lock_guard lock(mutex_);
     return workers_.live_capacity(Clock::now());
+}
+
+std::uint64_t Stats::live_group_max() {
+    std::lock_guard lock(mutex_);
+    return workers_.live_group_max(Clock::now());
 }
 
 void Stats::paused(Clock::duration gap) {

@@ -77,9 +77,11 @@ class Stats {
     void skipped(std::uint64_t count, std::uint64_t failed);
     void handed_over(std::uint64_t count, std::uint64_t failed);
     // A worker's heartbeat; returns whether the worker table tracks it (see WorkerTable).
-    bool heartbeat(const std::string& worker, std::uint32_t capacity);
+    bool heartbeat(const std::string& worker, std::uint32_t capacity, std::uint32_t group_max);
     // The sum of the capacities of the workers heard from lately.
     std::uint64_t live_capacity();
+    // The most tasks in one frame (see WorkerTable::live_group_max).
+    std::uint64_t live_group_max();
     // This process did not run for `gap`: the workers' silence meanwhile is not theirs.
     void paused(Clock::duration gap);
     void foreign();

@@ -2,10 +2,20 @@
 
 namespace taskpipe {
 
+void WorkerTable::count_in(const Entry& entry) {
+    live_capacity_ += entry.capacity;
+    if (entry.capacity > 0) live_groups_.insert(entry.group_max);
+}
+
+void WorkerTable::count_out(const Entry& entry) {
+    live_capacity_ -= entry.capacity;
+    if (entry.capacity > 0) live_groups_.erase(live_groups_.find(entry.group_max));
+}
+
 void WorkerTable::expire(TimePoint now) {
     while (!live_.empty() && now - live_.front().stats.last_seen >= settings_.silence) {
         Entry& entry = live_.front();
-        live_capacity_ -= entry.capacity;
+        count_out(entry);
         entries_.at(entry.name).live = false;
         silent_.splice(silent_.end(), live_, live_.begin());
     }
@@ -19,7 +29,7 @@ WorkerTable::Entry* WorkerTable::touch(const std::string& name, TimePoint now) {
             live_.splice(live_.end(), live_, where.entry);
         } else {
             live_.splice(live_.end(), silent_, where.entry);
-            live_capacity_ += where.entry->capacity;
+            count_in(*where.entry);
             where.live = true;
         }
         where.entry->stats.last_seen = now;
@@ -35,20 +45,23 @@ WorkerTable::Entry* WorkerTable::touch(const std::string& name, TimePoint now) {
         silent_.pop_front();
         ++dropped_;
     }
-    Entry& entry = live_.emplace_back(Entry{name, {}, 0});
+    Entry& entry = live_.emplace_back(Entry{name, {}, 0, 0});
     entry.stats.last_seen = now;
     entries_.emplace(name, Where{std::prev(live_.end()), true});
     return &entry;
 }
 
-bool WorkerTable::heartbeat(const std::string& name, std::uint32_t capacity, TimePoint now) {
+bool WorkerTable::heartbeat(const std::string& name, std::uint32_t capacity, TimePoint now,
+                            std::uint32_t group_max) {
     Entry* entry = touch(name, now);
     if (!entry) {
         ++untracked_;
         return false;
     }
-    live_capacity_ = live_capacity_ - entry->capacity + capacity;
+    count_out(*entry);
     entry->capacity = capacity;
+    entry->group_max = group_max;
+    count_in(*entry);
     return true;
 }
 
@@ -64,6 +77,11 @@ WorkerStats& WorkerTable::result(const std::string& name, TimePoint now) {
 std::uint64_t WorkerTable::live_capacity(TimePoint now) {
     expire(now);
     return live_capacity_;
+}
+
+std::uint64_t WorkerTable::live_group_max(TimePoint now) {
+    expire(now);
+    return live_groups_.empty() ? 0 : *live_groups_.begin();
 }
 
 void WorkerTable::paused(Clock::duration gap) {

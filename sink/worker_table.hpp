@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -46,15 +47,21 @@ class WorkerTable {
 
     explicit WorkerTable(Settings settings) : settings_(settings) {}
 
-    // A heartbeat from `name` announcing `capacity` (0 when draining). Returns false when it is
-    // not tracked (the table is full of live workers).
-    bool heartbeat(const std::string& name, std::uint32_t capacity, TimePoint now);
+    // A heartbeat from `name` announcing `capacity` (0 when draining) and the most tasks it takes
+    // in one frame (`group_max`, 0: single tasks only). Returns false when it is not tracked
+    // (the table is full of live workers).
+    bool heartbeat(const std::string& name, std::uint32_t capacity, TimePoint now,
+                   std::uint32_t group_max = 0);
     // Any result from `name`: the worker is live. Returns its entry, or others() when it is not
     // tracked, to count the result's task in. Valid until the next call that adds a worker.
     WorkerStats& result(const std::string& name, TimePoint now);
 
     // The sum of the live workers' capacities.
     std::uint64_t live_capacity(TimePoint now);
+    // The smallest group_max of the live workers that take tasks: no frame may hold more, so
+    // that one frame does not hand all the work to one worker. 0 when one of them takes single
+    // tasks only, or none is live. O(log workers).
+    std::uint64_t live_group_max(TimePoint now);
     // This process did not run for `gap` (SIGSTOP, a suspended machine): the workers' silence
     // meanwhile is not theirs. O(workers), and rare.
     void paused(Clock::duration gap);
@@ -82,6 +89,7 @@ class WorkerTable {
         std::string name;
         WorkerStats stats;
         std::uint32_t capacity = 0;
+        std::uint32_t group_max = 0;
     };
     using List = std::list<Entry>;
     struct Where {
@@ -94,6 +102,9 @@ class WorkerTable {
     Entry* touch(const std::string& name, TimePoint now);
     // Moves the workers silent at `now` from live_ to silent_, taking their capacity off.
     void expire(TimePoint now);
+    // Adds a live entry's capacity and group_max to the running totals, or takes them off.
+    void count_in(const Entry& entry);
+    void count_out(const Entry& entry);
 
     Settings settings_;
     // Both in the order last heard from: silent_ holds the entries silent since before any of
@@ -101,7 +112,8 @@ class WorkerTable {
     List live_;
     List silent_;
     std::unordered_map<std::string, Where> entries_;
-    std::uint64_t live_capacity_ = 0;  // the sum over live_
+    std::uint64_t live_capacity_ = 0;           // the sum over live_
+    std::multiset<std::uint32_t> live_groups_;  // group_max of each of live_ with capacity
     WorkerStats others_;
     std::uint64_t dropped_ = 0;
     std::uint64_t untracked_ = 0;

@@ -139,7 +139,10 @@ std::size_t Ledger::window() const {
 }
 
 bool Ledger::wants(std::uint64_t next_id) const {
-    if (!resend_.empty() || !fresh_.empty() || tasks_.size() >= window()) return false;
+    if (!resend_.empty() || fresh_.size() >= std::max<std::uint64_t>(group_max_, 1) ||
+        tasks_.size() >= window()) {
+        return false;
+    }
     return reorder_window_ == 0 || next_id < acknowledged_.prefix() + 1 + reorder_window_;
 }
 

@@ -109,9 +109,11 @@ class Ledger {
     void set_capacity(std::uint64_t capacity) { capacity_ = capacity; }
     // The sink's reorder window (0: none).
     void set_reorder_window(std::uint64_t window) { reorder_window_ = window; }
+    // How many new tasks may wait to be sent together in one frame (0 or 1: one at a time).
+    void set_group_max(std::uint64_t most) { group_max_ = most; }
     std::size_t window() const;
-    // Whether a new task, `next_id`, may be read now: room in the window, nothing waiting to
-    // be sent, and inside the reorder window.
+    // Whether a new task, `next_id`, may be read now: room in the window, no re-send waiting,
+    // fewer new tasks waiting than fill one frame (group_max), and inside the reorder window.
     bool wants(std::uint64_t next_id) const;
     // Whether a task is waiting to be sent now (the task socket was full).
     bool sendable(TimePoint now) const {
@@ -164,6 +166,7 @@ class Ledger {
     DoneSet acknowledged_;
     std::uint64_t capacity_ = 0;
     std::uint64_t reorder_window_ = 0;
+    std::uint64_t group_max_ = 0;
     std::uint64_t resent_ = 0;
     std::uint64_t requeued_ = 0;
     std::uint64_t released_count_ = 0;

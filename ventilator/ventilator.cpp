@@ -25,6 +25,9 @@ constexpr auto kProgressInterval = std::chrono::seconds(1);
 constexpr auto kPauseThreshold = std::chrono::seconds(1);
 // How much of an input an error message quotes.
 constexpr std::size_t kQuotedInputBytes = 60;
+// A `tasks` frame holds at most this many bytes of payloads (a larger task goes alone), so that
+// with its keys it stays well under the workers' frame limit of 1 MiB + 4 KiB.
+constexpr std::size_t kTaskGroupBytes = 512u << 10;
 
 std::string quote_input(std::string_view input) {
     const std::string text = joblog::escape(input.substr(0, kQuotedInputBytes));
@@ -91,6 +94,11 @@ void Ventilator::send_control(const ToSinkControl& message) {
 }
 
 void Ventilator::send_tasks(Clock::time_point now) {
+    if (group_max_ >= 2) {
+        while (send_group(now)) {
+        }
+        return;
+    }
     while (const auto task = ledger_.next_to_send(now)) {
         const Task message{batch_,        task->id,   task->attempt, std::string(task->payload),
                            unix_micros(), echo_input_};
@@ -98,7 +106,54 @@ void Ventilator::send_tasks(Clock::time_point now) {
             return;  // no worker connected, or every worker's queue is full
         }
         ledger_.sent(now);
+        ++sends_;
+        ++frames_;
     }
+}
+
+bool Ventilator::send_group(Clock::time_point now) {
+    std::optional<Ledger::Send> task = ledger_.next_to_send(now);
+    if (!task) return false;
+    // The ledger's offers are taken (sent()) one by one as the frame is built, so the frame is
+    // built only when the socket can take it: a PUSH socket that polls writable takes a frame.
+    if ((tasks_.get(zmq::sockopt::events) & ZMQ_POLLOUT) == 0) return false;
+    std::vector<Task>& items = group_.tasks.items;
+    const std::uint64_t sent_us = unix_micros();
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+    while (task && count < group_max_ &&
+           (count == 0 || bytes + task->payload.size() <= kTaskGroupBytes)) {
+        if (count == items.size()) items.emplace_back();
+        Task& t = items[count++];
+        t.batch = batch_;
+        t.id = task->id;
+        t.attempt = task->attempt;
+        t.payload.assign(task->payload);
+        t.sent_us = sent_us;
+        t.echo_input = echo_input_;
+        bytes += t.payload.size();
+        ledger_.sent(now);
+        if (count < group_max_) task = ledger_.next_to_send(now);
+    }
+    items.resize(count);
+    const bool sent = count == 1 ? send_message<TasksMessage>(tasks_, encoder_, items.front())
+                                 : send_message<TasksMessage>(tasks_, encoder_, group_);
+    if (!sent) {
+        // Not expected after POLLOUT; if the connection went meanwhile, the tasks are handed
+        // back as a full worker's are, and go out again shortly with the same attempt.
+        std::vector<std::uint64_t> ids;
+        for (const Task& t : items) ids.push_back(t.id);
+        ledger_.released(ids, now);
+        return false;
+    }
+    sends_ += count;
+    ++frames_;
+    return true;
+}
+
+void Ventilator::set_group_max(std::uint64_t most) {
+    group_max_ = std::min<std::uint64_t>(most, kMaxGroupItems);  // the sink's word is bounded
+    ledger_.set_group_max(group_max_);
 }
 
 void Ventilator::read_input(Clock::time_point now) {
@@ -118,8 +173,10 @@ void Ventilator::read_input(Clock::time_point now) {
                 continue;
             }
             ledger_.add(next_id_++, std::move(*record));
-            send_tasks(now);
+            // New tasks wait until they fill a frame (or the window, or the input, stops them).
+            if (!ledger_.wants(next_id_)) send_tasks(now);
         }
+        send_tasks(now);
     } catch (const std::runtime_error& e) {
         log_error(std::string(e.what()) + "; no further input is read, the " +
                   std::to_string(next_id_ - 1) + " tasks read so far are completed");
@@ -255,6 +312,7 @@ void Ventilator::on_welcome(const Welcome& welcome, Clock::time_point now) {
     const SinkSession::Welcomed welcomed = session_.welcome(welcome.sink, now);
     ledger_.set_capacity(welcome.capacity);
     ledger_.set_reorder_window(welcome.reorder_window);
+    set_group_max(welcome.group_max);
     echo_input_ = welcome.echo_input;
     switch (welcomed) {
         case SinkSession::Welcomed::first:
@@ -319,6 +377,7 @@ void Ventilator::handle_control(Clock::time_point now) {
                        [&](const Ack& m) { on_ack(m); },
                        [&](const Alive& m) {
                            ledger_.set_capacity(m.capacity);
+                           set_group_max(m.group_max);
                            ledger_.alive(m.ids, m.running, now);
                        },
                        [&](const SinkRelease& m) { ledger_.released(m.ids, now); },
@@ -376,10 +435,11 @@ int Ventilator::finish() {
     send_progress(Clock::now(), /*now_or_never=*/true);  // the sink's --stats see the last counts
     send_control(Bye{batch_});
     const std::uint64_t total = next_id_ - 1;
-    std::string summary = "batch complete: " + std::to_string(total) + " tasks, " +
-                          std::to_string(failed_) + " failed, " + std::to_string(lost_) +
-                          " lost, " + std::to_string(ledger_.resent()) + " re-sent, " +
-                          std::to_string(ledger_.released_count()) + " released by full workers";
+    std::string summary =
+        "batch complete: " + std::to_string(total) + " tasks, " + std::to_string(failed_) +
+        " failed, " + std::to_string(lost_) + " lost, " + std::to_string(ledger_.resent()) +
+        " re-sent, " + std::to_string(ledger_.released_count()) + " released by full workers, " +
+        std::to_string(sends_) + " sends in " + std::to_string(frames_) + " frames";
     if (malformed_.total() > 0) {
         summary += ", " + std::to_string(malformed_.total()) + " malformed messages";
     }

@@ -65,6 +65,10 @@ class Ventilator {
     void on_ack(const Ack& ack);
     void send_control(const ToSinkControl& message);
     void send_tasks(Clock::time_point now);
+    // Sends the tasks the ledger offers in one `tasks` frame (a `task` if it offers one); false
+    // when the socket takes no frame now.
+    bool send_group(Clock::time_point now);
+    void set_group_max(std::uint64_t most);
     void read_input(Clock::time_point now);
     bool skip_recorded(std::uint64_t id, const std::string& record);
     void flush_skips();
@@ -99,7 +103,12 @@ class Ventilator {
     bool input_failed_ = false;
     std::uint64_t next_id_ = 1;
     bool echo_input_ = false;  // from the sink's Welcome
-    Skip pending_skip_;        // skipped ids not yet sent to the sink
+    // The most tasks one `tasks` frame may hold (Alive.group_max); below 2, single `task`s.
+    std::uint64_t group_max_ = 0;
+    TaskGroup group_;           // reused between frames
+    std::uint64_t sends_ = 0;   // tasks sent, re-sends included
+    std::uint64_t frames_ = 0;  // the frames that carried them
+    Skip pending_skip_;         // skipped ids not yet sent to the sink
     // Reported to the sink (skipped: whether it failed; lost: its attempts), not acknowledged.
     std::map<std::uint64_t, bool> skips_unacked_;
     std::map<std::uint64_t, std::uint32_t> lost_unacked_;

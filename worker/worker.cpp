@@ -29,6 +29,13 @@ namespace {
 // several tasks. A result is sent at once when nothing else runs.
 constexpr auto kResultBatch = std::chrono::milliseconds(5);
 
+// A `results` frame is sealed at this many bytes of outputs and inputs, well under the sink's
+// frame limit (kMaxResultFrame); a single larger result goes in a frame of its own as well.
+constexpr std::size_t kGroupBytes = 1u << 20;
+// The most tasks a worker asks for in one `tasks` frame: a quarter of its capacity (so that a
+// frame never holds more than a fair share of the work), at most this many.
+constexpr std::uint32_t kGroupMax = 256;
+
 std::string host_name() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0) return "unknown";
@@ -146,18 +153,28 @@ void Worker::receive_tasks() {
             malformed_.count("dropped a malformed task message: " + received->error);
             continue;
         }
-        std::visit(Overload{[&](Task& task) {
-                       if (held() >= capacity_) {
-                           releasing_.push_back({task.batch, task.id});
-                           return;
-                       }
-                       if (held() == 0 && phase_ == Phase::running) pace_.busy(Clock::now());
-                       queue_.push_back(Held{std::move(task), 0, {}});
-                   }},
+        std::visit(Overload{[&](Task& task) { take(task, /*grouped=*/false); },
+                            [&](TaskGroup& group) {
+                                for (Task& task : group.tasks.items) take(task, /*grouped=*/true);
+                                for (const std::string& why : group.tasks.refusals) {
+                                    malformed_.count("dropped a malformed task of a group: " + why);
+                                }
+                            }},
                    *received->message);
     }
     flush_releases();
 }
+
+void Worker::take(Task& task, bool grouped) {
+    if (held() >= capacity_) {
+        releasing_.push_back({task.batch, task.id});
+        return;
+    }
+    if (held() == 0 && phase_ == Phase::running) pace_.busy(Clock::now());
+    queue_.push_back(Held{std::move(task), 0, {}, grouped});
+}
+
+std::uint32_t Worker::group_max() const { return std::min(kGroupMax, capacity_ / 4); }
 
 void Worker::flush_releases() {
     for (std::size_t from = 0; from < releasing_.size(); from += kMaxIdsPerMessage) {
@@ -297,20 +314,43 @@ void Worker::complete(Held& held, Result& result) {
         log_debug("task " + std::to_string(held.task.id) + " " + to_string(result.status) +
                   " after " + std::to_string(result.duration_us / 1000) + " ms");
     }
-    send_result(result);
+    send_result(result, held.grouped);
 }
 
-void Worker::send_result(const Result& result) {
-    if (outbox_.empty()) first_unsent_ = Clock::now();
-    outbox_.emplace_back(encoder_.encode(result));
+// A result of a task that came in a group joins group_; the others, and a result too large to
+// share a frame, are encoded at once.
+void Worker::send_result(Result& result, bool grouped) {
+    if (!unsent()) first_unsent_ = Clock::now();
+    const std::size_t bytes =
+        result.out.size() + result.err.size() + (result.input ? result.input->size() : 0);
+    if (!grouped || bytes >= kGroupBytes) {
+        outbox_.emplace_back(encoder_.encode(result));
+        return;
+    }
+    if (group_bytes_ + bytes > kGroupBytes) seal_group();
+    group_bytes_ += bytes;
+    group_.results.items.push_back(std::move(result));
+    if (group_.results.items.size() == kMaxGroupItems) seal_group();
+}
+
+void Worker::seal_group() {
+    std::vector<Result>& items = group_.results.items;
+    if (items.size() == 1) {
+        outbox_.emplace_back(encoder_.encode(items.front()));
+    } else if (!items.empty()) {
+        outbox_.emplace_back(encoder_.encode(group_));
+    }
+    items.clear();
+    group_bytes_ = 0;
 }
 
 void Worker::flush_outbox(bool now_or_never) {
-    if (outbox_.empty()) return;
+    if (!unsent()) return;
     if (!now_or_never && !sink_full_ && !running_.empty() && phase_ == Phase::running &&
         Clock::now() - first_unsent_ < kResultBatch) {
         return;
     }
+    seal_group();
     while (!outbox_.empty()) {
         const std::string& bytes = outbox_.front();
         if (!results_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
@@ -331,6 +371,7 @@ void Worker::send_heartbeat(const Task* starting) {
     beat.capacity = draining ? 0 : capacity_;
     announced_capacity_ = beat.capacity;
     beat.draining = draining;
+    beat.group_max = draining ? 0 : group_max();
     // Every message says which of its tasks have started (`running`): the others are queued
     // here, and are sent elsewhere without counting an attempt if this worker goes silent.
     beat.running.emplace();
@@ -379,7 +420,7 @@ Worker::Clock::time_point Worker::next_wake() const {
     Clock::time_point wake = std::min(next_heartbeat_, pace_.next_update());
     for (const Running& r : running_) wake = std::min(wake, r.job->wake_at());
     for (const Held& h : waiting_) wake = std::min(wake, h.not_before);
-    if (!outbox_.empty() && !sink_full_) wake = std::min(wake, first_unsent_ + kResultBatch);
+    if (unsent() && !sink_full_) wake = std::min(wake, first_unsent_ + kResultBatch);
     return wake;
 }
 
@@ -460,6 +501,9 @@ int Worker::run() {
     flush_outbox(true);
     log_info("stopped after " + std::to_string(completed_) + " tasks (" + std::to_string(failed_) +
              " not ok)" +
+             (malformed_.total() == 0
+                  ? ""
+                  : ", " + std::to_string(malformed_.total()) + " malformed messages dropped") +
              (outbox_.empty() ? ""
                               : "; " + std::to_string(outbox_.size()) +
                                     " results could not be handed to the sink"));

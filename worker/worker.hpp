@@ -54,6 +54,7 @@ class Worker {
         Task task;
         unsigned runs = 0;
         Clock::time_point not_before;  // for a re-run after a failure
+        bool grouped = false;          // it came in a `tasks` frame: its result may be grouped
     };
 
     // A task whose handler has started and has no result yet.
@@ -65,6 +66,7 @@ class Worker {
     };
 
     void receive_tasks();
+    void take(Task& task, bool grouped);
     void watch_task_connection();
     void reconnect_if_abandoned(Clock::time_point now);
     // Whether a task arriving now needs the loop at once: to start it (a slot is free) or to
@@ -77,7 +79,12 @@ class Worker {
     std::unique_ptr<Job> make_job(const Task& task, Clock::time_point now) const;
     void complete(Held& held, Result& result);
     void complete(Running& running, JobOutcome outcome);
-    void send_result(const Result& result);
+    void send_result(Result& result, bool grouped);
+    // Encodes the results gathered in group_ as one `results` frame at the end of outbox_.
+    void seal_group();
+    bool unsent() const { return !outbox_.empty() || !group_.results.items.empty(); }
+    // The most tasks this worker takes in one `tasks` frame (its heartbeat's group_max).
+    std::uint32_t group_max() const;
     // Sends the results waiting in outbox_ if they have waited kResultBatch, or nothing else
     // runs, or `now_or_never`; keeps what the sink socket does not take.
     void flush_outbox(bool now_or_never = false);
@@ -110,7 +117,9 @@ class Worker {
     std::vector<Held> waiting_;  // failed, to be re-run after a delay
     std::vector<Running> running_;
     std::deque<std::string> outbox_;  // encoded results not handed to the sink socket yet
-    Clock::time_point first_unsent_;  // when the oldest of them was made
+    ResultGroup group_;               // results of grouped tasks, not encoded yet
+    std::size_t group_bytes_ = 0;     // the bytes of their outputs and inputs
+    Clock::time_point first_unsent_;  // when the oldest of them (or of outbox_) was made
     bool sink_full_ = false;          // the sink socket refused the last one
     Clock::time_point next_heartbeat_;
     std::uint32_t capacity_;                // tasks held at most: pace_'s, 0 when draining

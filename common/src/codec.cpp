@@ -143,6 +143,43 @@ void read(const Value& o, std::string_view key, Wire, std::vector<TaskRef>& out)
     }
 }
 
+// A map inside a frame (an element of a group), read entry by entry in place.
+struct InlineMap {
+    const char* first;  // its first key
+    std::uint32_t size;
+};
+
+template <typename M, typename Map>
+M decode_fields(const Map& map);
+
+// The messages of a `tasks` or `results` frame: each element a map of M's fields. An element
+// that is not such a map is left out and counted, and the others are kept: the sender learns of
+// the loss as of any lost message (the ventilator re-sends the task after its liveness timeout).
+template <typename M>
+void read(const Value& o, std::string_view key, Wire, Grouped<M>& out) {
+    Elements elements(o, key);
+    if (elements.size() > kMaxGroupItems) {
+        malformed("field '" + std::string(key) + "' holds more than " +
+                  std::to_string(kMaxGroupItems) + " messages");
+    }
+    out.items.clear();
+    out.items.reserve(elements.size());
+    out.refusals.clear();
+    auto refuse = [&](std::string why) { out.refusals.push_back(std::move(why)); };
+    while (elements.more()) {
+        const Value element = elements.next();
+        if (element.type != Value::Type::map) {
+            refuse("an element of '" + std::string(key) + "' is not a map");
+            continue;
+        }
+        try {
+            out.items.push_back(decode_fields<M>(InlineMap{element.items, element.size}));
+        } catch (const Malformed& e) {
+            refuse("an element of '" + std::string(key) + "': " + e.reason);
+        }
+    }
+}
+
 // A list that may be absent: present, even empty, once the field is there.
 template <typename T>
 void read(const Value& o, std::string_view key, Wire wire, std::optional<std::vector<T>>& out) {
@@ -161,6 +198,17 @@ void for_each_field(const MapIndex& map, Visit&& visit) {
     for (std::uint32_t i = 0; i < map.size; ++i) {
         const Value key = msgpack_reader::peek(map.at[2 * i]);
         if (key.type == Value::Type::str) visit(key.bytes, map.at[2 * i + 1]);
+    }
+}
+
+template <typename Visit>
+void for_each_field(const InlineMap& map, Visit&& visit) {
+    const char* at = map.first;
+    for (std::uint32_t i = 0; i < map.size; ++i) {
+        const Value key = msgpack_reader::read(at);
+        const char* value = at;
+        at = msgpack_reader::skip(at);
+        if (key.type == Value::Type::str) visit(key.bytes, value);
     }
 }
 
@@ -221,8 +269,8 @@ void check_required(std::uint64_t seen, std::index_sequence<I...>) {
     (check_one(std::get<I>(M::fields), std::uint64_t{1} << I), ...);
 }
 
-template <typename M>
-M decode_fields(const MapIndex& map) {
+template <typename M, typename Map>
+M decode_fields(const Map& map) {
     static_assert(kFieldCount<M> <= 64);
     constexpr auto indices = std::make_index_sequence<kFieldCount<M>>();
     M m;
@@ -416,23 +464,38 @@ void write(Packer& p, Wire wire, const std::optional<std::vector<T>>& list) {
     write(p, wire, *list);
 }
 
+template <typename M>
+void pack_fields(Packer& p, const M& m);
+
+template <typename M>
+void write(Packer& p, Wire, const Grouped<M>& group) {
+    p.pack_array(static_cast<std::uint32_t>(group.items.size()));
+    for (const M& m : group.items) pack_fields(p, m);
+}
+
 template <typename M, typename F>
 bool is_sent(const M& m, const F& f) {
     return f.presence != Presence::sent_if_set || !(m.*f.member == kDefault<M>.*f.member);
 }
 
+// M's map; with the envelope (v, type) when `envelope`, without it as an element of a group.
 template <typename M, std::size_t... I>
-void pack_message(Packer& p, const M& m, std::index_sequence<I...>) {
+void pack_message(Packer& p, const M& m, bool envelope, std::index_sequence<I...>) {
     constexpr auto& fields = M::fields;
-    p.pack_map(
-        static_cast<std::uint32_t>(2 + (std::size_t{is_sent(m, std::get<I>(fields))} + ...)));
-    put(p, kEnvelope<M>);
+    p.pack_map(static_cast<std::uint32_t>((envelope ? 2 : 0) +
+                                          (std::size_t{is_sent(m, std::get<I>(fields))} + ...)));
+    if (envelope) put(p, kEnvelope<M>);
     auto pack_one = [&](const auto& field, const Packed& key) {
         if (!is_sent(m, field)) return;
         put(p, key);
         write(p, field.wire, m.*field.member);
     };
     (pack_one(std::get<I>(fields), kKeys<M>[I]), ...);
+}
+
+template <typename M>
+void pack_fields(Packer& p, const M& m) {
+    pack_message(p, m, /*envelope=*/false, std::make_index_sequence<kFieldCount<M>>());
 }
 
 }  // namespace
@@ -442,7 +505,7 @@ std::string_view Encoder::encode(MessageRef message) {
     Packer packer(buffer_);
     message.visit([&](const auto& m) {
         using M = std::decay_t<decltype(m)>;
-        pack_message(packer, m, std::make_index_sequence<kFieldCount<M>>());
+        pack_message(packer, m, /*envelope=*/true, std::make_index_sequence<kFieldCount<M>>());
     });
     return {buffer_.data(), buffer_.size()};
 }

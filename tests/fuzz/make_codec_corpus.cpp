@@ -31,10 +31,16 @@ namespace {
 
 using namespace taskpipe;
 
+template <typename M>
+M filled(bool all);
+
 // A value of each member type unlike its default, chosen to reach the wider encodings.
 template <typename T>
 T sample(Wire wire) {
-    if constexpr (std::is_same_v<T, std::uint64_t>) {
+    if constexpr (is_grouped<T>) {
+        using M = typename decltype(T::items)::value_type;
+        return T{{filled<M>(true), filled<M>(false)}};
+    } else if constexpr (std::is_same_v<T, std::uint64_t>) {
         return 0x1234567890u;
     } else if constexpr (std::is_same_v<T, std::uint32_t>) {
         return 70000;
@@ -111,9 +117,10 @@ std::set<std::string> dictionary_words() {
         (add(static_cast<Ms*>(nullptr)), ...);
     }(static_cast<Message*>(nullptr));
     for (Status status : kAllStatuses) words.insert(msgpack_str(to_string(status)));
-    // fixarray of 2, bin8, nil, false, true, uint64, array16, array32, map16, map32
-    for (const char* marker :
-         {"\x92", "\xc4", "\xc0", "\xc2", "\xc3", "\xcf", "\xdc", "\xdd", "\xde", "\xdf"}) {
+    // fixarray of 2, bin8, nil, false, true, uint64, array16, array32, map16, map32, and the
+    // fixmaps of a group's task and result elements
+    for (const char* marker : {"\x92", "\xc4", "\xc0", "\xc2", "\xc3", "\xcf", "\xdc", "\xdd",
+                               "\xde", "\xdf", "\x85", "\x8d"}) {
         words.insert(marker);
     }
     return words;
@@ -190,6 +197,19 @@ int main(int argc, char** argv) {
                        "\x84\xa1v\x01\xa4type\xa7release\xa5"
                        "batch\x05\xa5tasks\x91\x92\x01\x02");
     files.emplace_back("release_empty_tasks", "\x83\xa1v\x01\xa4type\xa7release\xa5tasks\x90");
+    // Groups: a valid element between one that is not a map and one with id 0 (two are left
+    // out, the frame is taken), and an array16 claiming more elements than it holds.
+    using namespace std::string_literals;
+    const std::string element =
+        "\x83\xa5"
+        "batch\x07\xa2id\x01\xa7payload\xc4\x01p"s;
+    const std::string id_zero =
+        "\x83\xa5"
+        "batch\x07\xa2id\x00\xa7payload\xc4\x01p"s;
+    files.emplace_back("tasks_mixed",
+                       "\x83\xa1v\x01\xa4type\xa5tasks\xa5tasks\x93\x2a" + element + id_zero);
+    files.emplace_back("tasks_count_too_large",
+                       "\x83\xa1v\x01\xa4type\xa5tasks\xa5tasks\xdc\x04\x01" + element);
     for (const auto& [name, bytes] : files) {
         if (!write(dir / name, bytes)) {
             std::fprintf(stderr, "make_codec_corpus: cannot write %s\n", (dir / name).c_str());

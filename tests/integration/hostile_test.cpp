@@ -611,10 +611,8 @@ class FakePeers {
         while (Clock::now() < deadline) {
             const std::optional<Message> message = receive(results_);
             if (!message) break;
-            if (const auto* result = std::get_if<Result>(&*message)) {
-                ++results_by_id_[result->id];
-                if (result->id == task.id) return ::testing::AssertionSuccess();
-            } else if (const auto* release = std::get_if<WorkerRelease>(&*message)) {
+            if (count(*message, task.id)) return ::testing::AssertionSuccess();
+            if (const auto* release = std::get_if<WorkerRelease>(&*message)) {
                 for (const TaskRef& ref : release->tasks) {
                     if (ref.id == task.id) (void)tasks_.send(zmq::buffer(encoder.encode(task)));
                 }
@@ -633,12 +631,63 @@ class FakePeers {
 
     const std::map<std::uint64_t, int>& results_by_id() const { return results_by_id_; }
 
+    // Sends `frame` (a `tasks` frame) and waits until every task of `tasks` has a result,
+    // sending a released one again alone, as a ventilator does.
+    ::testing::AssertionResult run_group(const std::string& frame, const std::vector<Task>& tasks,
+                                         Encoder& encoder) {
+        if (!tasks_.send(zmq::buffer(frame))) return ::testing::AssertionFailure() << "not sent";
+        std::set<std::uint64_t> waiting;
+        for (const Task& t : tasks) waiting.insert(t.id);
+        const auto deadline = deadline_in(10s);
+        while (!waiting.empty() && Clock::now() < deadline) {
+            const std::optional<Message> message = receive(results_);
+            if (!message) break;
+            for (const Task& t : tasks) {
+                if (waiting.contains(t.id) && count_once(*message, t.id)) waiting.erase(t.id);
+            }
+            (void)count(*message, 0);
+            if (const auto* release = std::get_if<WorkerRelease>(&*message)) {
+                for (const TaskRef& ref : release->tasks) {
+                    for (const Task& t : tasks) {
+                        if (ref.id == t.id) (void)tasks_.send(zmq::buffer(encoder.encode(t)));
+                    }
+                }
+            }
+        }
+        if (waiting.empty()) return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure() << waiting.size() << " tasks without a result";
+    }
+
   private:
+    static bool count_once(const Message& message, std::uint64_t id) {
+        if (const auto* result = std::get_if<Result>(&message)) return result->id == id;
+        if (const auto* group = std::get_if<ResultGroup>(&message)) {
+            for (const Result& r : group->results.items) {
+                if (r.id == id) return true;
+            }
+        }
+        return false;
+    }
+
     bool drain_once() {
         const std::optional<Message> message = receive(results_);
         if (!message) return false;
-        if (const auto* result = std::get_if<Result>(&*message)) ++results_by_id_[result->id];
+        (void)count(*message, 0);
         return true;
+    }
+
+    // Counts the results `message` holds, alone or in a group; whether one is for task `id`.
+    bool count(const Message& message, std::uint64_t id) {
+        bool found = false;
+        auto one = [&](const Result& r) {
+            ++results_by_id_[r.id];
+            found = found || r.id == id;
+        };
+        if (const auto* result = std::get_if<Result>(&message)) one(*result);
+        if (const auto* group = std::get_if<ResultGroup>(&message)) {
+            for (const Result& r : group->results.items) one(r);
+        }
+        return found;
     }
 
     zmq::context_t context_;
@@ -789,6 +838,147 @@ TEST(Hostile, WorkerDropsAMultiFrameTaskMessageWhole) {
     EXPECT_EQ(worker.wait_for_exit(deadline_in(10s)), 0) << worker.describe();
     EXPECT_EQ(peers.results_by_id(), (std::map<std::uint64_t, int>{{3, 1}}));
     EXPECT_NE(worker.stderr_text().find("malformed task"), std::string::npos) << worker.describe();
+}
+
+// A `tasks` frame whose elements are given as raw msgpack.
+std::string tasks_frame(const std::vector<std::string>& elements,
+                        std::optional<std::uint32_t> claimed = std::nullopt) {
+    msgpack::sbuffer buffer;
+    msgpack::packer<msgpack::sbuffer> p(buffer);
+    p.pack_map(3);
+    p.pack("v");
+    p.pack(1);
+    p.pack("type");
+    p.pack("tasks");
+    p.pack("tasks");
+    p.pack_array(claimed.value_or(static_cast<std::uint32_t>(elements.size())));
+    for (const std::string& e : elements) buffer.write(e.data(), e.size());
+    return {buffer.data(), buffer.size()};
+}
+
+// A task as an element of a `tasks` frame: its map without v and type.
+std::string task_element(const Task& task) {
+    msgpack::sbuffer buffer;
+    msgpack::packer<msgpack::sbuffer> p(buffer);
+    p.pack_map(4);
+    p.pack("batch");
+    p.pack(task.batch);
+    p.pack("id");
+    p.pack(task.id);
+    p.pack("attempt");
+    p.pack(task.attempt);
+    p.pack("payload");
+    p.pack_bin(static_cast<std::uint32_t>(task.payload.size()));
+    p.pack_bin_body(task.payload.data(), static_cast<std::uint32_t>(task.payload.size()));
+    return {buffer.data(), buffer.size()};
+}
+
+// docs/protocol.md, rule 5: "an element that is not a map, or that a single message of its type
+// would be malformed for ... is dropped and counted, and the frame's other elements are taken";
+// rule 3: "A tasks or results frame holds at most 1,024 messages; one with more is malformed as a
+// whole, as is one whose array is cut short."
+TEST(Hostile, WorkerRunsTheWellFormedTasksOfAGroupOnceAndDropsTheRest) {
+    FakePeers peers;
+    Process worker = peers.start_worker({"-c", "2", "--builtin", "echo"});
+    ASSERT_TRUE(peers.monitor().wait_for_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, deadline_in(10s)))
+        << worker.describe();
+    constexpr std::uint64_t kBatch = 0xabcdef;
+    Encoder encoder;
+    msgpack::sbuffer number;
+    msgpack::packer<msgpack::sbuffer>(number).pack(42);
+    const std::string not_a_map(number.data(), number.size());
+    const std::string id_zero = task_element(Task{kBatch, 0, 1, "zero"});
+    std::string no_payload;
+    {
+        msgpack::sbuffer b;
+        msgpack::packer<msgpack::sbuffer> p(b);
+        p.pack_map(2);
+        p.pack("batch");
+        p.pack(kBatch);
+        p.pack("id");
+        p.pack(99);
+        no_payload.assign(b.data(), b.size());
+    }
+
+    // Whole frames refused: a count larger than the elements present, more than 1,024 elements,
+    // a list that is not an array, and garbage in every element.
+    const std::string valid = task_element(Task{kBatch, 100, 1, "never"});
+    send(peers.tasks(), tasks_frame({valid, valid}, 1000));
+    send(peers.tasks(), tasks_frame(std::vector<std::string>(kMaxGroupItems + 1, valid)));
+    send(peers.tasks(), tasks_frame({}, 0xffffffffu));
+    send(peers.tasks(), tasks_frame({not_a_map, id_zero, no_payload}));
+
+    // Mixed: three valid tasks among malformed elements.
+    std::vector<Task> good;
+    std::vector<std::string> elements = {not_a_map};
+    for (std::uint64_t id = 1; id <= 3; ++id) {
+        good.push_back(Task{kBatch, id, 1, "task-" + std::to_string(id)});
+        elements.push_back(task_element(good.back()));
+        elements.push_back(id == 2 ? id_zero : no_payload);
+    }
+    ASSERT_TRUE(peers.run_group(tasks_frame(elements), good, encoder)) << worker.describe();
+    ASSERT_TRUE(peers.run(Task{kBatch, 4, 1, "single"}, encoder)) << worker.describe();
+
+    EXPECT_TRUE(worker.running());
+    worker.signal(SIGTERM);
+    peers.drain(worker);
+    EXPECT_EQ(worker.wait_for_exit(deadline_in(10s)), 0) << worker.describe();
+    EXPECT_EQ(peers.results_by_id(), (std::map<std::uint64_t, int>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}))
+        << "task 100 must not run: every frame holding it was refused";
+    const std::string log = worker.stderr_text();
+    EXPECT_NE(log.find("malformed task of a group"), std::string::npos) << log;
+    EXPECT_NE(log.find("more than 1024"), std::string::npos) << log;
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(log, match, std::regex("([0-9]+) malformed messages"))) << log;
+    // 3 whole frames (cut short, too many elements, four billion claimed), 3 elements of the
+    // fourth, 4 of the mixed one.
+    EXPECT_EQ(std::stol(match[1]), 3 + 3 + 4) << log;
+}
+
+// The sink's side: a `results` frame's well-formed results are written and acknowledged, each
+// once; its malformed elements are counted; a frame over the limits is dropped whole.
+TEST(Hostile, SinkTakesTheWellFormedResultsOfAGroupAndCountsTheRest) {
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--jsonl"});
+    SinkDriver driver(pipeline);
+    constexpr std::uint64_t kBatch = 78;
+    driver.to_control(Hello{kBatch});
+    ASSERT_TRUE(driver.welcomed(kBatch)) << sink.describe();
+
+    auto result = [](std::uint64_t id) {
+        Result r;
+        r.batch = kBatch;
+        r.id = id;
+        r.out = "out-" + std::to_string(id) + "\n";
+        r.host = "grouped";
+        return r;
+    };
+    Result lost = result(3);
+    lost.status = Status::lost;  // a worker never sends it
+    Result zero = result(0);
+    ResultGroup group;
+    group.results.items = {result(1), lost, result(2), zero, result(1)};  // 1 twice: written once
+    driver.to_results(group);
+    ResultGroup too_many;
+    too_many.results.items.assign(kMaxGroupItems + 1, result(3));
+    driver.to_results(too_many);
+    // 1 and 2 are acknowledged together: the ack of 2 shows that the frame was read.
+    ASSERT_TRUE(driver.acknowledged(2)) << sink.describe();
+    driver.to_results(result(3));
+    ASSERT_TRUE(driver.acknowledged(3)) << sink.describe();
+    driver.to_control(End{kBatch, 3});
+    driver.to_control(Bye{kBatch});
+    ASSERT_EQ(sink.wait_for_exit(deadline_in(10s)), 0) << sink.describe();
+
+    std::map<std::uint64_t, int> seen;
+    for (const auto& line : parse_json_lines(sink.stdout_text())) {
+        ++seen[line.at("id").get<std::uint64_t>()];
+    }
+    EXPECT_EQ(seen, (std::map<std::uint64_t, int>{{1, 1}, {2, 1}, {3, 1}}));
+    // Two elements of the first frame, and the second frame whole.
+    EXPECT_EQ(malformed_in_summary(sink.stderr_text()), 3) << sink.describe();
+    EXPECT_TRUE(sink.wait_for_stderr("status 'lost'", deadline_in(1s))) << sink.describe();
+    EXPECT_TRUE(sink.wait_for_stderr("id 0", deadline_in(1s))) << sink.describe();
 }
 
 // docs/reliability.md: "A task sent again after an attempt that counted (its `attempt` is 2 or

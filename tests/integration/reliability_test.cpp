@@ -133,6 +133,41 @@ TEST(Reliability, KilledWorkerLosesNoTaskOfTenThousand) {
         << ventilator.describe();
 }
 
+// The same with tasks and results in groups (docs/protocol.md, `tasks`, `results`): built-in
+// echo workers are fast, so their capacity, and with it the size of the frames they take, grows
+// to hundreds of tasks. A worker stopped, then killed, with groups in its socket loses none of
+// their tasks, and none is written twice.
+TEST(Reliability, KilledWorkerLosesNoTaskOfAGroup) {
+    constexpr int kTasks = 100'000;
+    Pipeline pipeline;
+    Process& sink = pipeline.start_sink({"--jsonl"});
+    Process& ventilator = pipeline.start_ventilator(Stdin::held_open(), kShortLiveness);
+    for (int i = 0; i < 3; ++i) pipeline.start_worker(worker_args({}, {"--builtin", "echo"}));
+    ASSERT_TRUE(workers_connected(pipeline, 3));
+    ventilator.finish_stdin(repeated_lines(kTasks, "a payload of some forty bytes, or so..."));
+
+    ASSERT_TRUE(wait_for([&] { return results_written(sink) >= kTasks / 4; }, deadline_in(60s)))
+        << results_written(sink) << " results\n"
+        << sink.describe();
+    ASSERT_TRUE(sink.running()) << "the batch ended before the fault\n" << sink.describe();
+    Process& victim = *pipeline.workers()[1];
+    victim.signal(SIGSTOP);  // groups pile up in its socket until their deadlines pass
+    EXPECT_TRUE(ventilator.wait_for_stderr("re-sending task", deadline_in(30s)))
+        << "the stopped worker's tasks were not re-sent\n"
+        << ventilator.describe();
+    victim.signal(SIGKILL);
+    EXPECT_EQ(victim.wait_for_exit(deadline_in(5s)), 128 + SIGKILL);
+
+    expect_every_task_once_and_ok(sink, ventilator, kTasks, deadline_in(120s));
+    const auto summary = ventilator.wait_for_stderr("batch complete:", deadline_in(1s));
+    ASSERT_TRUE(summary) << ventilator.describe();
+    const std::optional<long> sends = number_after(*summary, "", " sends in");
+    const std::optional<long> frames = number_after(*summary, "sends in ", " frames");
+    ASSERT_TRUE(sends && frames) << *summary;
+    EXPECT_GE(*sends, kTasks) << *summary;
+    EXPECT_LT(*frames * 4, *sends) << "the tasks did not go out in groups\n" << *summary;
+}
+
 // "kill -STOP a worker for longer than the liveness timeout: its tasks are done elsewhere; then
 // kill -CONT it: its late results are dropped, not printed twice." The batch is held open (the
 // ventilator's input has not ended) until the late results are in, so that the sink is still

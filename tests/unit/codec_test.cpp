@@ -455,7 +455,9 @@ TEST(CodecWire, EncodesEveryFieldAsTheEncoderBeforeTheSchemaDid) {
 // One message of every type, in the order of Message's alternatives.
 std::vector<Message> one_of_each() {
     return {Task{1, 1, 1, "p"},
+            TaskGroup{{{Task{1, 1, 1, "p"}, Task{1, 2, 1, "q"}}}},
             full_result(),
+            ResultGroup{{{full_result(), full_result()}}},
             Heartbeat{"h", 1, 1, 1, false, {{1, 2}}},
             WorkerRelease{{{1, 2}}},
             SinkRelease{1, {2}},
@@ -867,6 +869,219 @@ TEST(CodecLimits, IdListLongerThanAnyMessageHoldsIsRefused) {
     MapFrame f;
     f.set("v", kProtocolVersion).set("type", "ack"s).set("batch", 1).set("ids", ids);
     expect_refused(decode(f.bytes()));
+}
+
+}  // namespace
+}  // namespace taskpipe
+
+namespace taskpipe {
+namespace {
+
+// --- Groups: several tasks or results in one frame (docs/protocol.md, `tasks`, `results`) ----
+
+TaskGroup three_tasks() {
+    TaskGroup g;
+    g.tasks.items = {Task{7, 1, 1, "one"}, Task{7, 2, 3, hostile_bytes(), 1'700'000'000'000'000},
+                     Task{7, 3, 1, "", 0, true}};
+    return g;
+}
+
+TEST(CodecGroups, TaskGroupRoundTrips) { expect_round_trip(three_tasks()); }
+
+TEST(CodecGroups, ResultGroupRoundTrips) {
+    Result second = full_result();
+    second.id = 43;
+    second.exit_code.reset();
+    second.signal = 9;
+    second.input = "the input";
+    ResultGroup g;
+    g.results.items = {full_result(), second};
+    expect_round_trip(g);
+}
+
+TEST(CodecGroups, EmptyGroupIsWellFormed) {
+    expect_round_trip(TaskGroup{});
+    expect_round_trip(ResultGroup{});
+}
+
+TEST(CodecGroups, LargestGroupRoundTrips) {
+    TaskGroup g;
+    for (std::uint64_t id = 1; id <= kMaxGroupItems; ++id) g.tasks.items.push_back({7, id, 1, "p"});
+    expect_round_trip(g);
+}
+
+// Each element is the map of a single message without its envelope, in the schema's order.
+TEST(CodecGroups, AnElementIsTheSingleMessageWithoutItsEnvelope) {
+    const Task task{7, 2, 3, "payload", 5, true};
+    TaskGroup g;
+    g.tasks.items = {task};
+    const std::string group = encode_to_string(g);
+    const std::string single = encode_to_string(task);
+    // The single message's map, less "v" and "type": its entries after the envelope's 4 objects.
+    auto after_envelope = [](const std::string& frame) {
+        std::size_t offset = 1;  // a fixmap header
+        for (int i = 0; i < 4; ++i) (void)msgpack::unpack(frame.data(), frame.size(), offset);
+        return frame.substr(offset);
+    };
+    const std::string body = after_envelope(single);
+    ASSERT_FALSE(body.empty());
+    EXPECT_NE(group.find(body), std::string::npos);
+    const auto element = std::string(1, static_cast<char>(0x80 | 6)) + body;  // 6 fields sent
+    EXPECT_NE(group.find(element), std::string::npos);
+}
+
+// Builds a `tasks` or `results` frame whose elements are given as raw msgpack.
+std::string group_frame(const std::string& type, const std::vector<std::string>& raw_elements) {
+    msgpack::sbuffer array;
+    msgpack::packer<msgpack::sbuffer> p(array);
+    p.pack_array(static_cast<std::uint32_t>(raw_elements.size()));
+    for (const std::string& e : raw_elements) array.write(e.data(), e.size());
+    return MapFrame()
+        .set("v", kProtocolVersion)
+        .set("type", type)
+        .set_raw(type, std::string_view(array.data(), array.size()))
+        .bytes();
+}
+
+// The element of `message` (a single task or result), as a group would carry it.
+template <typename M>
+std::string element_of(const M& message) {
+    M only = message;
+    std::string frame;
+    if constexpr (std::is_same_v<M, Task>) {
+        TaskGroup g;
+        g.tasks.items = {only};
+        frame = encode_to_string(g);
+    } else {
+        ResultGroup g;
+        g.results.items = {only};
+        frame = encode_to_string(g);
+    }
+    // The frame is {v, type, key: [element]}: the element ends the frame.
+    std::size_t offset = 1;
+    for (int i = 0; i < 5; ++i) (void)msgpack::unpack(frame.data(), frame.size(), offset);
+    return frame.substr(offset + 1);  // after the fixarray header
+}
+
+TEST(CodecGroups, MalformedElementsAreLeftOutAndCountedTheOthersKept) {
+    std::string not_a_map;
+    {
+        msgpack::sbuffer b;
+        msgpack::packer<msgpack::sbuffer>(b).pack(42);
+        not_a_map.assign(b.data(), b.size());
+    }
+    const std::string id_zero = element_of(Task{7, 0, 1, "x"});  // ids start at 1
+    std::string no_payload = MapFrame().set("batch", 7).set("id", 5).bytes();
+    std::string wrong_type =
+        MapFrame().set("batch", 7).set("id", "six"s).set_bin("payload", "x").bytes();
+    const std::string frame =
+        group_frame("tasks", {element_of(Task{7, 1, 1, "a"}), not_a_map, id_zero,
+                              element_of(Task{7, 2, 1, "b"}), no_payload, wrong_type,
+                              element_of(Task{7, 3, 2, "c"})});
+    const Decoded<TasksMessage> decoded = decode<TasksMessage>(frame);
+    ASSERT_TRUE(decoded.message.has_value()) << decoded.error;
+    const TaskGroup& g = std::get<TaskGroup>(*decoded.message);
+    ASSERT_EQ(g.tasks.items.size(), 3u);
+    EXPECT_EQ(g.tasks.items[0], (Task{7, 1, 1, "a"}));
+    EXPECT_EQ(g.tasks.items[1], (Task{7, 2, 1, "b"}));
+    EXPECT_EQ(g.tasks.items[2], (Task{7, 3, 2, "c"}));
+    ASSERT_EQ(g.tasks.refusals.size(), 4u);
+    EXPECT_NE(g.tasks.refusals[0].find("not a map"), std::string::npos) << g.tasks.refusals[0];
+    EXPECT_NE(g.tasks.refusals[1].find("id 0"), std::string::npos) << g.tasks.refusals[1];
+    EXPECT_NE(g.tasks.refusals[2].find("missing field 'payload'"), std::string::npos)
+        << g.tasks.refusals[2];
+    EXPECT_NE(g.tasks.refusals[3].find("field 'id'"), std::string::npos) << g.tasks.refusals[3];
+}
+
+TEST(CodecGroups, AResultElementWithStatusLostIsLeftOut) {
+    Result lost = full_result();
+    lost.status = Status::lost;
+    const std::string frame = group_frame("results", {element_of(lost), element_of(full_result())});
+    const Decoded<ResultsMessage> decoded = decode<ResultsMessage>(frame);
+    ASSERT_TRUE(decoded.message.has_value()) << decoded.error;
+    const ResultGroup& g = std::get<ResultGroup>(*decoded.message);
+    ASSERT_EQ(g.results.items.size(), 1u);
+    EXPECT_EQ(g.results.items[0], full_result());
+    ASSERT_EQ(g.results.refusals.size(), 1u);
+    EXPECT_NE(g.results.refusals[0].find("lost"), std::string::npos) << g.results.refusals[0];
+}
+
+TEST(CodecGroups, MoreElementsThanAFrameMayHoldRefuseTheFrame) {
+    const std::vector<std::string> elements(kMaxGroupItems + 1, element_of(Task{7, 1, 1, "p"}));
+    const DecodeResult decoded = decode(group_frame("tasks", elements));
+    EXPECT_FALSE(decoded.message.has_value());
+    EXPECT_NE(decoded.error.find("more than 1024"), std::string::npos) << decoded.error;
+}
+
+TEST(CodecGroups, ACountLargerThanTheElementsPresentRefusesTheFrame) {
+    // An array16 header claiming 1,000 elements, followed by two.
+    std::string raw =
+        "\xdc\x03\xe8"s + element_of(Task{7, 1, 1, "a"}) + element_of(Task{7, 2, 1, "b"});
+    const std::string frame =
+        MapFrame().set("v", kProtocolVersion).set("type", "tasks"s).set_raw("tasks", raw).bytes();
+    const DecodeResult decoded = decode(frame);
+    EXPECT_FALSE(decoded.message.has_value());
+    EXPECT_EQ(decoded.error, "truncated msgpack");
+}
+
+TEST(CodecGroups, AnArray32ClaimingFourBillionElementsIsRefused) {
+    const std::string frame = MapFrame()
+                                  .set("v", kProtocolVersion)
+                                  .set("type", "results"s)
+                                  .set_raw("results", "\xdd\xff\xff\xff\xff"s)
+                                  .bytes();
+    const DecodeResult decoded = decode(frame);
+    EXPECT_FALSE(decoded.message.has_value());
+    EXPECT_FALSE(decoded.error.empty());
+}
+
+TEST(CodecGroups, ElementsNestedPastTheDepthLimitRefuseTheFrame) {
+    // map > array > map > array > array: one level past the limit.
+    const std::string deep = MapFrame().set("batch", 7).set_raw("x", "\x91\x91\x01"s).bytes();
+    const DecodeResult decoded = decode(group_frame("tasks", {deep}));
+    EXPECT_FALSE(decoded.message.has_value());
+    EXPECT_EQ(decoded.error, "msgpack nested too deeply");
+}
+
+TEST(CodecGroups, AGroupThatIsNotAnArrayIsRefused) {
+    const std::string frame =
+        MapFrame().set("v", kProtocolVersion).set("type", "tasks"s).set("tasks", 3).bytes();
+    const DecodeResult decoded = decode(frame);
+    EXPECT_FALSE(decoded.message.has_value());
+    EXPECT_NE(decoded.error.find("not an array"), std::string::npos) << decoded.error;
+}
+
+TEST(CodecGroups, AGroupWithoutItsListIsRefused) {
+    const DecodeResult decoded =
+        decode(MapFrame().set("v", kProtocolVersion).set("type", "results"s).bytes());
+    EXPECT_FALSE(decoded.message.has_value());
+    EXPECT_NE(decoded.error.find("missing field 'results'"), std::string::npos) << decoded.error;
+}
+
+TEST(CodecGroups, UnknownFieldsOfAnElementAreIgnored) {
+    const std::string element = MapFrame()
+                                    .set("batch", 7)
+                                    .set("id", 4)
+                                    .set_bin("payload", "p")
+                                    .set("v", 9)  // no envelope in an element: just unknown
+                                    .set("later", "field"s)
+                                    .bytes();
+    const Decoded<TasksMessage> decoded = decode<TasksMessage>(group_frame("tasks", {element}));
+    ASSERT_TRUE(decoded.message.has_value()) << decoded.error;
+    const TaskGroup& g = std::get<TaskGroup>(*decoded.message);
+    ASSERT_EQ(g.tasks.items.size(), 1u);
+    EXPECT_EQ(g.tasks.items[0], (Task{7, 4, 1, "p"}));
+    EXPECT_TRUE(g.tasks.refusals.empty());
+}
+
+TEST(CodecGroups, GroupMaxIsSentOnlyWhenSet) {
+    const std::string without = encode_to_string(Alive{7, {}, 4});
+    EXPECT_EQ(without.find("group_max"), std::string::npos);
+    const std::string with = encode_to_string(Alive{7, {}, 4, 0, std::nullopt, 64});
+    EXPECT_NE(with.find("group_max"), std::string::npos);
+    expect_round_trip(Alive{7, {}, 4, 0, std::nullopt, 64});
+    expect_round_trip(Welcome{7, 8, 0, false, 3, false, 32});
+    expect_round_trip(Heartbeat{"h", 1, 2, 8, false, {}, std::nullopt, 16});
 }
 
 }  // namespace

@@ -320,5 +320,44 @@ TEST_F(LedgerTest, WithoutAMaxTaskTimeHeartbeatsKeepATaskForEver) {
     EXPECT_FALSE(ledger.next_to_send(now));
 }
 
+// Tasks go out several to a frame when the workers take groups: new tasks are read until a
+// frame's worth wait (group_max), never past the window; without groups, one at a time.
+TEST_F(LedgerTest, NewTasksWaitToFillAFrameOnlyWhenTheWorkersTakeGroups) {
+    ledger.set_capacity(10);
+    EXPECT_TRUE(ledger.wants(1));
+    add(1, 1);
+    EXPECT_FALSE(ledger.wants(2)) << "without groups a new task is sent before the next is read";
+    send_all();
+
+    ledger.set_group_max(4);
+    std::uint64_t next = 2;
+    auto read_while_wanted = [&] {
+        for (; ledger.wants(next); ++next) add(next, next);
+    };
+    read_while_wanted();
+    EXPECT_EQ(next, 6u) << "four new tasks fill a frame";
+    EXPECT_EQ(send_all(), (std::vector<std::uint64_t>{2, 3, 4, 5}));
+    read_while_wanted();
+    EXPECT_EQ(next, 10u);
+    send_all();
+    EXPECT_TRUE(ledger.wants(next));
+    add(next, next);
+    ++next;
+    EXPECT_FALSE(ledger.wants(next)) << "the window (capacity 10) is full";
+    EXPECT_EQ(ledger.size(), 10u);
+}
+
+TEST_F(LedgerTest, AReSendWaitingStopsReadingWhateverTheGroupSize) {
+    ledger.set_capacity(10);
+    ledger.set_group_max(8);
+    add(1, 2);
+    send_all();
+    now += kLiveness;
+    EXPECT_TRUE(ledger.expire(now).empty());
+    EXPECT_FALSE(ledger.wants(3)) << "re-sends go out before new tasks are read";
+    EXPECT_EQ(send_all(), (std::vector<std::uint64_t>{1, 2}));
+    EXPECT_TRUE(ledger.wants(3));
+}
+
 }  // namespace
 }  // namespace taskpipe

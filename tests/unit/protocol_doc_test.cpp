@@ -137,6 +137,8 @@ std::string type_name(Wire wire) {
             return "array of uint";
         case Wire::task_refs:
             return "array of `[batch, id]` pairs";
+        case Wire::maps:
+            return "array of maps";
     }
     return "?";
 }
@@ -156,6 +158,8 @@ std::string default_text(Wire wire, const T& value) {
         return value.empty() ? "default empty" : "default " + value;
     } else if constexpr (std::is_same_v<T, Status>) {
         return std::string("default ") + to_string(value);
+    } else if constexpr (is_grouped<T>) {
+        return value.items.empty() ? "default empty" : "default (not empty)";
     } else if constexpr (requires { value.has_value(); }) {
         return value ? "default (not empty)" : "optional";  // a list that may be absent
     } else {
@@ -317,7 +321,8 @@ TEST(ProtocolDoc, AWrongDefaultTypeOrRequiredFlagIsNoticed) {
         {"| `draining` | bool | default false |", "| `draining` | uint | default false |"},
         {"| `input` | bytes | optional |", "| `input` | bytes | default empty |"},
         {"| `total` | uint | required |", "| `totals` | uint | required |"},
-        {"| `tcp://*:5557` | `task` |", "| `tcp://*:5557` | `task`, `result` |"},
+        {"| `tcp://*:5557` | `task`, `tasks` |", "| `tcp://*:5557` | `task`, `tasks`, `result` |"},
+        {"| `tasks` | array of maps | required |", "| `tasks` | array of uint | required |"},
     };
     for (const auto& [from, to] : edits) {
         SCOPED_TRACE(to);

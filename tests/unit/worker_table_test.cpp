@@ -44,6 +44,26 @@ TEST_F(WorkerTableTest, TheLiveCapacityIsTheSumOverWorkersHeardFromWithinTheSile
     EXPECT_EQ(table.live_capacity(now), 0u);
 }
 
+// A frame of tasks may go to any live worker, so it holds no more than the smallest group_max
+// of the workers that take tasks; a worker that takes single tasks only (0) makes every frame
+// single.
+TEST_F(WorkerTableTest, TheGroupSizeIsTheSmallestOfTheLiveWorkersThatTakeTasks) {
+    EXPECT_EQ(table.live_group_max(now), 0u) << "no worker";
+    table.heartbeat("a:1", 40, now, 10);
+    table.heartbeat("b:2", 80, now, 20);
+    EXPECT_EQ(table.live_group_max(now), 10u);
+    table.heartbeat("a:1", 0, now, 10);  // draining: takes no task
+    EXPECT_EQ(table.live_group_max(now), 20u);
+    table.heartbeat("c:3", 8, now, 0);  // an older worker: single tasks
+    EXPECT_EQ(table.live_group_max(now), 0u);
+    now += 3s;
+    table.heartbeat("b:2", 80, now, 20);
+    now += kSilence - 3s;
+    EXPECT_EQ(table.live_group_max(now), 20u) << "c:3 has been silent for 5 s";
+    table.heartbeat("c:3", 8, now, 2);  // back, taking groups now
+    EXPECT_EQ(table.live_group_max(now), 2u);
+}
+
 TEST_F(WorkerTableTest, AHeartbeatReplacesTheWorkersCapacityAndASilentWorkerComesBack) {
     table.heartbeat("a:1", 4, now);
     table.heartbeat("a:1", 9, now);

@@ -60,6 +60,16 @@ struct Task {
     friend bool operator==(const Task&, const Task&) = default;
 };
 
+// ventilator -> worker: several tasks in one frame, when the ventilator has more than one to send
+// and every live worker takes groups (Alive.group_max). Never more than group_max of them.
+struct TaskGroup {
+    Grouped<Task> tasks;
+
+    static constexpr std::string_view type = "tasks";
+    static constexpr auto fields = std::tuple{field("tasks", &TaskGroup::tasks, required)};
+    friend bool operator==(const TaskGroup&, const TaskGroup&) = default;
+};
+
 enum class Status : std::uint8_t {
     ok,       // the handler ran and succeeded (exit code 0)
     failed,   // the handler ran and failed (non-zero exit code, or killed by a signal)
@@ -133,6 +143,16 @@ struct Result {
     friend bool operator==(const Result&, const Result&) = default;
 };
 
+// worker -> sink: the results of several tasks in one frame. A worker groups only the results of
+// tasks that came in a TaskGroup (which a sink that reads groups let the ventilator send).
+struct ResultGroup {
+    Grouped<Result> results;
+
+    static constexpr std::string_view type = "results";
+    static constexpr auto fields = std::tuple{field("results", &ResultGroup::results, required)};
+    friend bool operator==(const ResultGroup&, const ResultGroup&) = default;
+};
+
 // worker -> sink, periodically: the worker is alive and holds these tasks (queued or running).
 struct Heartbeat {
     std::string host;
@@ -145,6 +165,8 @@ struct Heartbeat {
     // Of `tasks`, those that have started. Absent (an older worker): not known; present, the
     // other tasks are only queued there.
     std::optional<std::vector<TaskRef>> running{};
+    // The most tasks it takes in one `tasks` frame; 0: it takes only single `task` messages.
+    std::uint32_t group_max = 0;
 
     static constexpr std::string_view type = "heartbeat";
     // clang-format off
@@ -156,6 +178,7 @@ struct Heartbeat {
         field("draining", &Heartbeat::draining),
         field("tasks", &Heartbeat::tasks),
         field("running", &Heartbeat::running, sent_if_set),
+        field("group_max", &Heartbeat::group_max, sent_if_set),
     };
     // clang-format on
     friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
@@ -218,7 +241,8 @@ struct Welcome {
     // This sink process: a random non-zero number chosen at its start (0: an older sink), so that
     // a restarted sink is told apart from the one before.
     std::uint64_t sink = 0;
-    bool serve = false;  // the sink serves a service (sink --serve)
+    bool serve = false;           // the sink serves a service (sink --serve)
+    std::uint64_t group_max = 0;  // as in Alive
 
     static constexpr std::string_view type = "welcome";
     // clang-format off
@@ -229,6 +253,7 @@ struct Welcome {
         field("echo_input", &Welcome::echo_input),
         field("sink", &Welcome::sink),
         field("serve", &Welcome::serve, sent_if_set),
+        field("group_max", &Welcome::group_max, sent_if_set),
     };
     // clang-format on
     friend bool operator==(const Welcome&, const Welcome&) = default;
@@ -351,6 +376,9 @@ struct Alive {
     // Of `ids`, those that have started (the heartbeat's `running`); absent when the heartbeat
     // did not say.
     std::optional<std::vector<std::uint64_t>> running{};
+    // The smallest group_max of the live workers' heartbeats (0 if one of them gave none): the
+    // most tasks the ventilator may put in one `tasks` frame; 0 or 1, only single `task`s.
+    std::uint64_t group_max = 0;
 
     static constexpr std::string_view type = "alive";
     // clang-format off
@@ -360,6 +388,7 @@ struct Alive {
         field("capacity", &Alive::capacity),
         field("sink", &Alive::sink),
         field("running", &Alive::running, sent_if_set),
+        field("group_max", &Alive::group_max, sent_if_set),
     };
     // clang-format on
     friend bool operator==(const Alive&, const Alive&) = default;
@@ -632,8 +661,9 @@ struct Bye {
 
 // The messages each socket carries (docs/protocol.md, "Sockets"): a receiver decodes a frame
 // as one of its socket's set, and refuses a well-formed message of another.
-using TasksMessage = std::variant<Task>;                                // ventilator -> worker
-using ResultsMessage = std::variant<Result, Heartbeat, WorkerRelease>;  // worker -> sink
+using TasksMessage = std::variant<Task, TaskGroup>;  // ventilator -> worker
+using ResultsMessage =
+    std::variant<Result, ResultGroup, Heartbeat, WorkerRelease>;  // worker -> sink
 using ToSinkControl =
     std::variant<Hello, End, Lost, Skip, Handover, Pending, Progress, Bye, Record>;
 using ToVentilatorControl = std::variant<Welcome, Reject, Ack, Alive, SinkRelease, Abort, Outcome>;
@@ -643,9 +673,9 @@ using ToProducer = std::variant<Accepted, State, Done, Error>;  // head -> produ
 // Every message of the protocol. Two forms of one type (release) are told apart by their
 // `excluded` keys, the first form that fits winning.
 using Message =
-    std::variant<Task, Result, Heartbeat, WorkerRelease, SinkRelease, Hello, Welcome, Reject, End,
-                 Lost, Skip, Handover, Pending, Progress, Ack, Alive, Bye, Abort, Outcome, Record,
-                 Submit, Query, Cancel, Accepted, State, Done, Error>;
+    std::variant<Task, TaskGroup, Result, ResultGroup, Heartbeat, WorkerRelease, SinkRelease, Hello,
+                 Welcome, Reject, End, Lost, Skip, Handover, Pending, Progress, Ack, Alive, Bye,
+                 Abort, Outcome, Record, Submit, Query, Cancel, Accepted, State, Done, Error>;
 
 // The largest result frame a sink accepts (ZMQ_MAXMSGSIZE), and so the most stdout a worker
 // may keep per task, leaving room for the rest of the result (the echoed input among it).
@@ -657,5 +687,8 @@ inline constexpr std::size_t kMaxPayloadBytes = 1u << 20;
 
 // The largest number of ids one Ack, Alive or Heartbeat carries; longer lists are split.
 inline constexpr std::size_t kMaxIdsPerMessage = 4096;
+
+// The most messages one `tasks` or `results` frame holds; a frame with more is malformed.
+inline constexpr std::size_t kMaxGroupItems = 1024;
 
 }  // namespace taskpipe

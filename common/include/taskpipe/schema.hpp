@@ -39,6 +39,22 @@ namespace taskpipe {
 struct TaskRef;
 enum class Status : std::uint8_t;
 
+// Several messages of type M in one frame (a `tasks` or `results` frame): each element is M's
+// map without the envelope. Decoding keeps the well-formed elements and counts the others, so
+// that one bad element costs only itself.
+template <typename M>
+struct Grouped {
+    std::vector<M> items{};
+    std::vector<std::string> refusals{};  // why each malformed element was left out
+    // The messages are the value: what decoding noted of refused elements is not sent again.
+    friend bool operator==(const Grouped& a, const Grouped& b) { return a.items == b.items; }
+};
+
+template <typename T>
+inline constexpr bool is_grouped = false;
+template <typename M>
+inline constexpr bool is_grouped<Grouped<M>> = true;
+
 // What a field's value is on the wire (docs/protocol.md, "Frames and encoding").
 enum class Wire {
     uint,        // a positive integer, range-checked against the member's width
@@ -49,6 +65,7 @@ enum class Wire {
     ids,         // an array of uint
     task_refs,   // an array of [batch, id] pairs of uint
     status,      // a str naming a Status
+    maps,        // an array of maps, each one message of a type without its envelope
 };
 
 enum class Presence {
@@ -88,6 +105,8 @@ constexpr Wire wire_of() {
         return Wire::task_refs;
     } else if constexpr (std::is_same_v<T, Status>) {
         return Wire::status;
+    } else if constexpr (is_grouped<T>) {
+        return Wire::maps;
     } else {
         static_assert(!std::is_same_v<T, std::string>, "a std::string field is text() or bytes()");
         static_assert(std::is_same_v<T, std::string>, "no wire type for this member type");
