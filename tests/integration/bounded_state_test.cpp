@@ -264,8 +264,13 @@ TEST(HeartbeatFlood, MadeUpWorkerNamesAreBoundedAndBothProgramsAgreeOnTheBatch) 
     std::cout << "sent " << kFlood << " heartbeats in " << flood_seconds << " s\n";
     EXPECT_LE(series_count(*body, "taskpipe_worker_tasks_total"), kMaxWorkers + 1);
     EXPECT_LT(body->size(), 64u * 1024) << "bytes in a scrape";
-    // "sink memory up 48 MiB": the table is 50 entries; what is left is ZeroMQ's queues.
+    // "sink memory up 48 MiB": the table is 50 entries; what is left is ZeroMQ's queues. Not
+    // under AddressSanitizer, whose shadow memory and quarantine make RSS meaningless.
+#if !defined(__SANITIZE_ADDRESS__)
     EXPECT_LT(peak_rss_kib(sink.pid()) - rss_before, 24 * 1024) << "KiB more at the peak";
+#else
+    (void)rss_before;
+#endif
     std::ofstream(go).put('\n');
 
     const auto ventilator_status = ventilator.wait_for_exit(deadline_in(90s));
