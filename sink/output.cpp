@@ -2,36 +2,18 @@
 
 #include <unistd.h>
 
-#include <boost/archive/iterators/base64_from_binary.hpp>
-#include <boost/archive/iterators/transform_width.hpp>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "stats.hpp"
+#include "taskpipe/text.hpp"
 
 namespace taskpipe {
 
 namespace {
 
 constexpr std::size_t kFlushThreshold = 256 * 1024;
-
-std::string base64(std::string_view bytes) {
-    using namespace boost::archive::iterators;
-    using Encode = base64_from_binary<transform_width<std::string_view::const_iterator, 6, 8>>;
-    std::string out(Encode(bytes.begin()), Encode(bytes.end()));
-    out.append((3 - bytes.size() % 3) % 3, '=');
-    return out;
-}
-
-bool is_utf8(std::string_view bytes) {
-    try {
-        (void)nlohmann::json(bytes).dump();
-        return true;
-    } catch (const nlohmann::json::type_error&) {
-        return false;
-    }
-}
 
 // Text fields are JSON strings. Bytes that are not valid UTF-8 appear there with U+FFFD in
 // place of each invalid sequence, and the exact bytes are added as FIELD_base64.

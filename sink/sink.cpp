@@ -12,6 +12,7 @@
 #include "taskpipe/overload.hpp"
 #include "taskpipe/shutdown.hpp"
 #include "taskpipe/sockets.hpp"
+#include "taskpipe/text.hpp"
 #include "taskpipe/wall_clock.hpp"
 
 namespace taskpipe {
@@ -77,16 +78,6 @@ SocketOptions control_socket_options(const std::optional<CurveKeys>& curve) {
     return o;
 }
 
-// `bytes` cut to `limit` bytes, with control characters shown as '?': fit for one log line.
-std::string printable(std::string_view bytes, std::size_t limit) {
-    std::string text(bytes.substr(0, limit));
-    for (char& c : text) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = c == '\t' ? ' ' : '?';
-    }
-    if (bytes.size() > limit) text += "...";
-    return text;
-}
-
 std::string describe_failure(const Result& r) {
     std::string text = "task " + std::to_string(r.id) + " " + to_string(r.status);
     if (r.status == Status::lost) {
@@ -97,19 +88,6 @@ std::string describe_failure(const Result& r) {
     if (!r.host.empty()) text += " on " + worker_name(r.host, r.pid);
     if (r.input) text += ", input: " + printable(*r.input, kShownLineBytes);
     return text;
-}
-
-// The last lines of a failed task's stderr, each cut to one log line.
-std::vector<std::string> stderr_tail(std::string_view err) {
-    while (!err.empty() && err.back() == '\n') err.remove_suffix(1);
-    std::vector<std::string> lines;
-    while (!err.empty() && lines.size() < kStderrLinesShown) {
-        const auto nl = err.rfind('\n');
-        const std::string_view line = nl == std::string_view::npos ? err : err.substr(nl + 1);
-        lines.insert(lines.begin(), printable(line, kShownLineBytes));
-        err.remove_suffix(nl == std::string_view::npos ? err.size() : line.size() + 1);
-    }
-    return lines;
 }
 
 // Workers may send results; only the server key pair, which the ventilator shares, may use the
@@ -314,7 +292,8 @@ void Sink::report_failure(const Result& r) {
         return;
     }
     log_warning(describe_failure(r));
-    for (const std::string& line : stderr_tail(r.err)) log_warning("  stderr: " + line);
+    for (const std::string& line : stderr_tail(r.err, kStderrLinesShown, kShownLineBytes))
+        log_warning("  stderr: " + line);
 }
 
 void Sink::emit(const Result& r) {

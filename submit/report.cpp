@@ -1,10 +1,9 @@
 #include "report.hpp"
 
-#include <boost/archive/iterators/base64_from_binary.hpp>
-#include <boost/archive/iterators/transform_width.hpp>
 #include <nlohmann/json.hpp>
 
 #include "taskpipe/program.hpp"
+#include "taskpipe/text.hpp"
 
 namespace taskpipe {
 
@@ -13,48 +12,9 @@ namespace {
 constexpr std::size_t kStderrLinesShown = 5;
 constexpr std::size_t kShownLineBytes = 200;
 
-std::string base64(std::string_view bytes) {
-    using namespace boost::archive::iterators;
-    using Encode = base64_from_binary<transform_width<std::string_view::const_iterator, 6, 8>>;
-    std::string out(Encode(bytes.begin()), Encode(bytes.end()));
-    out.append((3 - bytes.size() % 3) % 3, '=');
-    return out;
-}
-
-bool is_utf8(std::string_view bytes) {
-    try {
-        (void)nlohmann::json(bytes).dump();
-        return true;
-    } catch (const nlohmann::json::type_error&) {
-        return false;
-    }
-}
-
 void put_bytes(nlohmann::json& object, const std::string& field, std::string_view bytes) {
     object[field] = bytes;
     if (!is_utf8(bytes)) object[field + "_base64"] = base64(bytes);
-}
-
-// `bytes` cut to `limit`, control characters shown as '?': fit for one log line.
-std::string printable(std::string_view bytes, std::size_t limit) {
-    std::string text(bytes.substr(0, limit));
-    for (char& c : text) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = c == '\t' ? ' ' : '?';
-    }
-    if (bytes.size() > limit) text += "...";
-    return text;
-}
-
-std::vector<std::string> stderr_tail(std::string_view err) {
-    while (!err.empty() && err.back() == '\n') err.remove_suffix(1);
-    std::vector<std::string> lines;
-    while (!err.empty() && lines.size() < kStderrLinesShown) {
-        const auto nl = err.rfind('\n');
-        const std::string_view line = nl == std::string_view::npos ? err : err.substr(nl + 1);
-        lines.insert(lines.begin(), printable(line, kShownLineBytes));
-        err.remove_suffix(nl == std::string_view::npos ? err.size() : line.size() + 1);
-    }
-    return lines;
 }
 
 // "task 12", or for a submission the head has not numbered "payload 3" (its place).
@@ -187,7 +147,8 @@ std::vector<Diagnostic> diagnostics(const Tracker::Task& task, bool waited) {
     if (r.signal) text += " (signal " + std::to_string(*r.signal) + ")";
     if (r.worker) text += " on " + printable(*r.worker, kShownLineBytes);
     lines.push_back({LogLevel::warning, text});
-    for (const std::string& line : stderr_tail(r.err.value_or(""))) {
+    for (const std::string& line :
+         stderr_tail(r.err.value_or(""), kStderrLinesShown, kShownLineBytes)) {
         lines.push_back({LogLevel::warning, "  stderr: " + line});
     }
     return lines;

@@ -104,8 +104,11 @@ std::vector<Ledger::LostTask> Ledger::expire(TimePoint now) {
         Entry& entry = tasks_.at(id);
         // Held too long: it may be running, or held by a thief; either way it counts.
         const bool overtime = entry.overtime <= now;
-        // Its worker went away before starting it.
-        const bool never_started = !overtime && entry.seen == Seen::queued;
+        // Its worker went away before starting it. Only max_attempts times free: a worker killed
+        // by a task it started before its heartbeat saying so left could otherwise keep that
+        // task circling for ever.
+        const bool never_started =
+            !overtime && entry.seen == Seen::queued && entry.free_resends < settings_.max_attempts;
         if (!never_started && entry.attempt >= settings_.max_attempts) {
             lost.push_back({id, entry.attempt, overtime});  // acknowledged once the sink records it
             tasks_.erase(id);
@@ -113,6 +116,7 @@ std::vector<Ledger::LostTask> Ledger::expire(TimePoint now) {
         }
         if (never_started) {
             ++requeued_;
+            ++entry.free_resends;
         } else {
             ++entry.attempt;
         }

@@ -140,6 +140,7 @@ class Ledger {
     struct Entry {
         std::string payload;
         std::uint32_t attempt = 1;
+        std::uint32_t free_resends = 0;         // re-sent without counting (never started)
         TimePoint deadline = TimePoint::max();  // max: not sent yet (queued here)
         TimePoint overtime = TimePoint::max();  // sent + max_task_time (max: no limit)
         Seen seen = Seen::unnamed;

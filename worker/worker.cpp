@@ -174,7 +174,11 @@ void Worker::take(Task& task, bool grouped) {
     queue_.push_back(Held{std::move(task), 0, {}, grouped});
 }
 
-std::uint32_t Worker::group_max() const { return std::min(kGroupMax, capacity_ / 4); }
+// Groups only of 2 or more: a group of 1 buys nothing, and holds results back for a group.
+std::uint32_t Worker::group_max() const {
+    const std::uint32_t quarter = std::min(kGroupMax, capacity_ / 4);
+    return quarter >= 2 ? quarter : 0;
+}
 
 void Worker::flush_releases() {
     for (std::size_t from = 0; from < releasing_.size(); from += kMaxIdsPerMessage) {
@@ -265,19 +269,9 @@ void Worker::start_tasks() {
             ++it;
         }
     }
-    // A task sent again after an attempt that counted (attempt > 1) may be what killed its last
-    // worker: it runs alone, so that no task beside it goes down with it and has an attempt
-    // counted too, and only after a heartbeat has named it started and the tasks behind it
-    // queued. An innocent neighbour of a poison task therefore never reaches --max-attempts.
-    auto suspect = [](const Task& t) { return t.attempt > 1; };
-    while (!queue_.empty() && running_.size() < options_.concurrency &&
-           std::none_of(running_.begin(), running_.end(),
-                        [&](const Running& r) { return suspect(r.held.task); })) {
-        const bool alone = suspect(queue_.front().task);
-        if (alone && !running_.empty()) break;
+    while (!queue_.empty() && running_.size() < options_.concurrency) {
         Held held = std::move(queue_.front());
         queue_.pop_front();
-        if (alone) send_heartbeat(&held.task);
         start(std::move(held));
     }
 }
@@ -362,7 +356,7 @@ void Worker::flush_outbox(bool now_or_never) {
     sink_full_ = false;
 }
 
-void Worker::send_heartbeat(const Task* starting) {
+void Worker::send_heartbeat() {
     Heartbeat beat;
     beat.host = host_;
     beat.pid = pid_;
@@ -388,7 +382,6 @@ void Worker::send_heartbeat(const Task* starting) {
         if (running) beat.running->push_back({t.batch, t.id});
         if (beat.tasks.size() == kMaxIdsPerMessage) flush();
     };
-    if (starting) add(*starting, true);
     for (const Running& r : running_) add(r.held.task, true);
     for (const Held& h : queue_) add(h.task, false);
     for (const Held& h : waiting_) add(h.task, false);

@@ -88,9 +88,7 @@ class Worker {
     // Sends the results waiting in outbox_ if they have waited kResultBatch, or nothing else
     // runs, or `now_or_never`; keeps what the sink socket does not take.
     void flush_outbox(bool now_or_never = false);
-    // Names every task held, and which have started; `starting` (not yet in running_) as
-    // started too.
-    void send_heartbeat(const Task* starting = nullptr);
+    void send_heartbeat();
     void update_capacity(Clock::time_point now);
     std::size_t held() const { return queue_.size() + running_.size() + waiting_.size(); }
     void enter(Phase next);

@@ -981,46 +981,5 @@ TEST(Hostile, SinkTakesTheWellFormedResultsOfAGroupAndCountsTheRest) {
     EXPECT_TRUE(sink.wait_for_stderr("id 0", deadline_in(1s))) << sink.describe();
 }
 
-// docs/reliability.md: "A task sent again after an attempt that counted (its `attempt` is 2 or
-// more) may itself be the poison: its worker runs it alone, once the tasks running there have
-// ended, and sends a heartbeat naming it started, and the tasks queued behind it queued, just
-// before it starts."
-TEST(Hostile, WorkerRunsATaskSentAgainAloneAfterAHeartbeatNamingItStarted) {
-    FakePeers peers;
-    Process worker = peers.start_worker(
-        {"-c", "2", "--shell", R"(if [ "$1" = suspect ]; then sleep 0.5; fi; echo "$1")"});
-    ASSERT_TRUE(peers.monitor().wait_for_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, deadline_in(10s)))
-        << worker.describe();
-    Encoder encoder;
-    constexpr std::uint64_t kSuspect = 1;
-    constexpr std::uint64_t kOther = 2;
-    send(peers.tasks(), std::string(encoder.encode(Task{7, kSuspect, 2, "suspect"})));
-    send(peers.tasks(), std::string(encoder.encode(Task{7, kOther, 1, "other"})));
-
-    std::vector<std::uint64_t> results;  // in the order they came
-    bool named_started = false;          // before its result, a heartbeat said it runs
-    const auto deadline = deadline_in(20s);
-    while (results.size() < 2 && Clock::now() < deadline) {
-        const std::optional<Message> message = receive(peers.results());
-        if (!message) continue;
-        if (const auto* result = std::get_if<Result>(&*message)) {
-            results.push_back(result->id);
-        } else if (const auto* beat = std::get_if<Heartbeat>(&*message)) {
-            if (!beat->running) continue;
-            for (const TaskRef& ref : *beat->running) {
-                EXPECT_NE(ref.id, kOther) << "the other task ran beside the suspect";
-                if (ref.id == kSuspect && results.empty()) named_started = true;
-            }
-        }
-    }
-    EXPECT_EQ(results, (std::vector<std::uint64_t>{kSuspect, kOther}))
-        << "the other task did not wait for the suspect to end\n"
-        << worker.describe();
-    EXPECT_TRUE(named_started) << worker.describe();
-    worker.signal(SIGTERM);
-    peers.drain(worker);
-    EXPECT_EQ(worker.wait_for_exit(deadline_in(10s)), 0) << worker.describe();
-}
-
 }  // namespace
 }  // namespace taskpipe::testing

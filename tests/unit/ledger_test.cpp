@@ -118,6 +118,28 @@ TEST_F(LedgerTest, ATaskOnlyQueuedOnAWorkerThatWentSilentIsResentWithoutAnAttemp
     EXPECT_FALSE(resends[1].counted);
 }
 
+// A worker may die of a task it started after its last heartbeat named it queued (the heartbeat
+// saying it started did not get out): such a task must not circle for ever uncounted. The
+// ledger re-sends a task as never started at most max_attempts times; then every re-send counts.
+TEST_F(LedgerTest, ATaskSaidQueuedEveryTimeItsWorkerDiesCountsAttemptsAfterMaxAttemptsFreeOnes) {
+    ledger.set_capacity(10);
+    add(1, 1);
+    const std::vector<std::uint64_t> held = {1};
+    const std::vector<std::uint64_t> none;
+    std::vector<bool> counted;
+    std::vector<Ledger::LostTask> lost;
+    for (int round = 0; round < 10 && lost.empty(); ++round) {
+        ASSERT_EQ(send_all(), held) << "round " << round;
+        ledger.alive(held, none, now);  // "queued", and then the worker goes silent
+        now += kLiveness;
+        lost = ledger.expire(now);
+        for (const Ledger::Resend& r : ledger.take_resends()) counted.push_back(r.counted);
+    }
+    EXPECT_EQ(counted, (std::vector<bool>{false, false, false, true, true}));
+    ASSERT_EQ(lost.size(), 1u) << "the task circled without end";
+    EXPECT_EQ(lost[0].attempts, 3u);
+}
+
 // An older worker does not say what is running: every held task counts, as before.
 TEST_F(LedgerTest, WithoutARunningListEveryHeldTaskCountsAnAttempt) {
     ledger.set_capacity(10);
