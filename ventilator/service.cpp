@@ -17,13 +17,8 @@ namespace {
 
 constexpr auto kProgressInterval = std::chrono::seconds(1);
 constexpr auto kExpiryInterval = std::chrono::seconds(1);
-constexpr auto kPauseThreshold = std::chrono::seconds(1);
 // Requests taken from the producers in one loop iteration: one group commit.
 constexpr int kRequestBurst = 4096;
-
-std::string seconds(std::chrono::steady_clock::duration d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
-}
 
 ZapDomains service_domains(const std::optional<CurveKeys>& curve,
                            const VentilatorOptions& options) {
@@ -225,40 +220,9 @@ void Service::dispatch(Clock::time_point now, std::uint64_t now_us) {
 }
 
 void Service::check_deadlines(Clock::time_point now, std::uint64_t now_us) {
-    if (!session_.welcomed()) return;
-    if (session_.silent(now)) {
-        if (!sink_silent_) {
-            log_warning("no word from the sink for " + seconds(session_.silence(now)) +
-                        "; nothing is re-sent until it answers");
-            sink_silent_ = true;
-        }
-        ledger_.hold(now);
-        return;
-    }
-    if (sink_silent_) {
-        log_info("the sink answers again");
-        sink_silent_ = false;
-    }
-    for (const Ledger::LostTask& task : ledger_.expire(now)) {
-        log_warning("task " + std::to_string(task.id) + " lost: no result after " +
-                    std::to_string(task.attempts) + " attempts" +
-                    (task.overtime ? ", the last held longer than --max-task-time" : ""));
+    for (const Ledger::LostTask& task : watch_.check_deadlines(now)) {
         desk_.lost(task.id, task.attempts, now_us);
     }
-    for (const Ledger::Resend& task : ledger_.take_resends()) {
-        log_info("re-sending task " + std::to_string(task.id) + " (attempt " +
-                 std::to_string(task.attempt) + "): " + resend_reason(task));
-    }
-}
-
-void Service::check_pause(Clock::time_point now, Clock::duration expected) {
-    const Clock::duration gap = now - last_loop_;
-    last_loop_ = now;
-    if (gap < expected + kPauseThreshold) return;
-    log_warning("this ventilator did not run for " + seconds(gap) +
-                " (stopped, or the machine was suspended); its deadlines restart now");
-    session_.paused(gap);
-    ledger_.hold(now);
 }
 
 void Service::check_control_connection() {
@@ -299,15 +263,16 @@ int Service::run() {
     ShutdownSignal& shutdown = ShutdownSignal::install();
     const auto check_interval =
         std::min<Clock::duration>(std::chrono::milliseconds(250), options_.liveness_timeout / 4);
-    last_loop_ = Clock::now();
-    next_deadline_check_ = last_loop_ + check_interval;
+    const auto started = Clock::now();
+    watch_.start(started);
+    next_deadline_check_ = started + check_interval;
     Clock::duration timeout = std::chrono::milliseconds(250);
     std::vector<zmq::pollitem_t> items;
 
     while (true) {
         const auto now = Clock::now();
         const std::uint64_t now_us = unix_micros();
-        check_pause(now, timeout);
+        watch_.check_pause(now, timeout);
         if (zap_) zap_->check();
         if (shutdown.requested() && !draining_) begin_drain(now);
         check_control_connection();

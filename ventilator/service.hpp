@@ -22,6 +22,7 @@
 
 #include <zmq.hpp>
 
+#include "head_watch.hpp"
 #include "ledger.hpp"
 #include "options.hpp"
 #include "service_desk.hpp"
@@ -55,7 +56,6 @@ class Service {
     void dispatch(Clock::time_point now, std::uint64_t now_us);
     void send_tasks(Clock::time_point now);
     void check_deadlines(Clock::time_point now, std::uint64_t now_us);
-    void check_pause(Clock::time_point now, Clock::duration expected);
     void check_control_connection();
     void send_control(const ToSinkControl& message);
     void send_progress(Clock::time_point now);
@@ -76,16 +76,15 @@ class Service {
     ServiceDesk desk_;
     Ledger ledger_;
     SinkSession session_;
+    HeadWatch watch_{ledger_, session_};
 
     bool draining_ = false;
     bool echo_input_ = false;  // from the sink's Welcome
     Clock::time_point drain_deadline_;
-    bool sink_silent_ = false;
     bool sink_refused_ = false;  // the sink's last answer to Hello was a Reject
     Clock::time_point next_deadline_check_;
     Clock::time_point next_progress_;
     Clock::time_point next_expiry_;
-    Clock::time_point last_loop_;
     std::optional<std::string> store_failing_;  // the last store error, while it lasts
     // Answers and notices not sent: the producer's queue was full, or it was gone.
     std::uint64_t replies_dropped_ = 0;

@@ -22,7 +22,6 @@ constexpr auto kWaitingNotice = std::chrono::seconds(3);
 constexpr auto kProgressInterval = std::chrono::seconds(1);
 // A loop iteration that took this much longer than its poll timeout means the process did not
 // run (SIGSTOP, ^Z, a suspended machine): the time is not charged to the sink or the workers.
-constexpr auto kPauseThreshold = std::chrono::seconds(1);
 // How much of an input an error message quotes.
 constexpr std::size_t kQuotedInputBytes = 60;
 // A `tasks` frame holds at most this many bytes of payloads (a larger task goes alone), so that
@@ -32,10 +31,6 @@ constexpr std::size_t kTaskGroupBytes = 512u << 10;
 std::string quote_input(std::string_view input) {
     const std::string text = joblog::escape(input.substr(0, kQuotedInputBytes));
     return "\"" + text + (input.size() > kQuotedInputBytes ? "\"..." : "\"");
-}
-
-std::string seconds(std::chrono::steady_clock::duration d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
 }
 
 RecordedTasks load_recorded(const VentilatorOptions& options) {
@@ -265,47 +260,11 @@ void Ventilator::hand_over() {
 }
 
 void Ventilator::check_deadlines(Clock::time_point now) {
-    if (!session_.welcomed()) return;
-    // Without word from the sink, a missing result says nothing about the workers: hold every
-    // deadline until the sink is back rather than re-send (and count attempts) blindly.
-    if (session_.silent(now)) {
-        if (!sink_silent_) {
-            log_warning("no word from the sink for " + seconds(session_.silence(now)) +
-                        "; nothing is re-sent until it answers");
-            sink_silent_ = true;
-        }
-        ledger_.hold(now);
-        return;
-    }
-    if (sink_silent_) {
-        log_info("the sink answers again");
-        sink_silent_ = false;
-    }
-    for (const Ledger::LostTask& task : ledger_.expire(now)) {
-        log_warning("task " + std::to_string(task.id) + " lost: no result after " +
-                    std::to_string(task.attempts) + " attempts" +
-                    (task.overtime ? ", the last held longer than --max-task-time" : ""));
+    for (const Ledger::LostTask& task : watch_.check_deadlines(now)) {
         // Counted once the sink has recorded it (on_ack): the sink may have its result already.
         send_control(Lost{batch_, task.id, task.attempts});
         lost_unacked_.emplace(task.id, task.attempts);
     }
-    for (const Ledger::Resend& task : ledger_.take_resends()) {
-        log_info("re-sending task " + std::to_string(task.id) + " (attempt " +
-                 std::to_string(task.attempt) + "): " + resend_reason(task));
-    }
-}
-
-// The loop runs at least every quarter second; a much longer gap means this process was not
-// running. Deadlines and the sink's silence restart from now, and the sink hears a Hello at once
-// (ZeroMQ may have replaced the connection meanwhile).
-void Ventilator::check_pause(Clock::time_point now, Clock::duration expected) {
-    const Clock::duration gap = now - last_loop_;
-    last_loop_ = now;
-    if (gap < expected + kPauseThreshold) return;
-    log_warning("this ventilator did not run for " + seconds(gap) +
-                " (stopped, or the machine was suspended); its deadlines restart now");
-    session_.paused(gap);
-    ledger_.hold(now);
 }
 
 void Ventilator::on_welcome(const Welcome& welcome, Clock::time_point now) {
@@ -471,12 +430,12 @@ int Ventilator::run() {
     const auto check_interval =
         std::min<Clock::duration>(std::chrono::milliseconds(250), options_.liveness_timeout / 4);
     next_deadline_check_ = started + check_interval;
-    last_loop_ = started;
+    watch_.start(started);
     auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(check_interval);
 
     while (!shutdown.requested()) {
         auto now = Clock::now();
-        check_pause(now, timeout);
+        watch_.check_pause(now, timeout);
         if (zap_) zap_->check();
         check_control_connection();
         handle_control(now);

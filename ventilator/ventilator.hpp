@@ -22,6 +22,7 @@
 
 #include <zmq.hpp>
 
+#include "head_watch.hpp"
 #include "joblog_reader.hpp"
 #include "ledger.hpp"
 #include "options.hpp"
@@ -75,7 +76,6 @@ class Ventilator {
     void resend_reports();
     void hand_over();
     void check_deadlines(Clock::time_point now);
-    void check_pause(Clock::time_point now, Clock::duration expected);
     void check_control_connection();
     void send_progress(Clock::time_point now, bool now_or_never = false);
     std::string counts() const;
@@ -96,6 +96,7 @@ class Ventilator {
     std::uint64_t batch_;
     Ledger ledger_;
     SinkSession session_;
+    HeadWatch watch_{ledger_, session_};
 
     Phase phase_ = Phase::waiting;
     Stop stop_ = Stop::none;
@@ -117,8 +118,6 @@ class Ventilator {
     Clock::time_point next_progress_;
     std::uint64_t expected_ = 0;  // records in the input, when it is a file; 0: unknown
     Clock::time_point next_deadline_check_;
-    Clock::time_point last_loop_;
-    bool sink_silent_ = false;
 
     std::uint64_t acknowledged_ = 0;
     std::uint64_t failed_ = 0;
