@@ -22,6 +22,7 @@
 #include "support/pipeline.hpp"
 #include "support/process.hpp"
 #include "support/results.hpp"
+#include "support/small_disk.hpp"
 #include "support/temp_dir.hpp"
 
 namespace taskpipe::testing {
@@ -214,32 +215,6 @@ TEST(HeadFaults, TheStatsFileHasTheVentilatorsFinalResendCount) {
     const auto stats = nlohmann::json::parse(file);
     EXPECT_EQ(stats.at("resent").get<long>(), resent) << stats.dump();
 }
-
-// A tmpfs of `size` mounted on a directory, unmounted at the end. Needs root (CI runs as root).
-class SmallDisk {
-  public:
-    SmallDisk(const std::string& path, const std::string& size) : path_(path) {
-        std::filesystem::create_directory(path);
-        mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-        if (!mounted_) error_ = std::strerror(errno);
-    }
-    ~SmallDisk() {
-        if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-    }
-    SmallDisk(const SmallDisk&) = delete;
-    SmallDisk& operator=(const SmallDisk&) = delete;
-
-    bool mounted() const { return mounted_; }
-    const std::string& error() const { return error_; }
-    bool resize(const std::string& size) {
-        return ::mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
-    }
-
-  private:
-    std::string path_;
-    bool mounted_ = false;
-    std::string error_;
-};
 
 // "A joblog write that fails duplicates output after --resume ... A 1 MiB tmpfs with 20,000
 // tasks gave 78, 145 and 334 duplicated ids over three runs." Room for each joblog line is

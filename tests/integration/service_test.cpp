@@ -37,6 +37,7 @@
 #include "support/process.hpp"
 #include "support/producer.hpp"
 #include "support/results.hpp"
+#include "support/small_disk.hpp"
 #include "support/temp_dir.hpp"
 
 namespace taskpipe::testing {
@@ -782,32 +783,6 @@ TEST(ServiceFaults, AProducerThatDisconnectsMidWaitGetsItsResultsByIdWhenItComes
     const Census census = take_census(service.sink().stdout_text(), kTasks);
     EXPECT_TRUE(census.exact()) << census.describe();
 }
-
-// A tmpfs of `size` mounted on `path` while this lives; needs root.
-class SmallDisk {
-  public:
-    SmallDisk(const std::string& path, const std::string& size) : path_(path) {
-        std::filesystem::create_directory(path);
-        mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-        if (!mounted_) error_ = std::strerror(errno);
-    }
-    ~SmallDisk() {
-        if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-    }
-    SmallDisk(const SmallDisk&) = delete;
-    SmallDisk& operator=(const SmallDisk&) = delete;
-
-    bool mounted() const { return mounted_; }
-    const std::string& error() const { return error_; }
-    bool resize(const std::string& size) {
-        return ::mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
-    }
-
-  private:
-    std::string path_;
-    bool mounted_ = false;
-    std::string error_;
-};
 
 // Asks `submit` and checks that the answer comes at once; returns it.
 std::optional<ToProducer> ask_at_once(Producer& producer, Submit submit) {
