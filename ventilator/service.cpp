@@ -133,7 +133,7 @@ void Service::handle_control(Clock::time_point now, std::uint64_t now_us) {
             malformed_.count("dropped a malformed message from the sink: " + received->error);
             continue;
         }
-        const ToVentilatorControl& message = *received->message;
+        ToVentilatorControl& message = *received->message;
         if (std::visit([](const auto& m) { return m.batch; }, message) != desk_.batch()) {
             malformed_.count("dropped a message from the sink about another batch");
             continue;
@@ -168,7 +168,7 @@ void Service::handle_control(Clock::time_point now, std::uint64_t now_us) {
                                        std::to_string(m.status) + ": " + m.reason +
                                        "); waiting for a sink to serve");
                        },
-                       [&](const Outcome& m) { desk_.outcome(m, now_us); },
+                       [&](Outcome& m) { desk_.outcome(std::move(m), now_us); },
                    },
                    message);
     }

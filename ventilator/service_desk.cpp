@@ -231,7 +231,7 @@ void ServiceDesk::cancel(const Producer& from, const Cancel& c, std::uint64_t no
     }
 }
 
-void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
+void ServiceDesk::outcome(Outcome o, std::uint64_t now_us) {
     StoredResult result;
     result.status = o.status;
     result.exit_code = o.exit_code;
@@ -244,21 +244,21 @@ void ServiceDesk::outcome(const Outcome& o, std::uint64_t now_us) {
     result.duration_us = o.duration_us;
     result.finished_us = now_us;
     try {
-        pending_.outcomes.push_back(o);
         if (store_.record(o.id, result)) {
             pending_.recorded.emplace_back(o.id, std::move(result));
             pending_.record.ids.push_back(o.id);
-            return;
+        } else {
+            // Recorded before: the same result again (its Record was lost), or another one.
+            const std::optional<StoredTask> task = store_.find(o.id);
+            const bool same = task && task->result && task->result->worker == result.worker &&
+                              task->result->started_us == result.started_us;
+            (same ? pending_.record.ids : pending_.record.drop).push_back(o.id);
         }
-        // Recorded before: the same result again (its Record was lost), or another one.
-        const std::optional<StoredTask> task = store_.find(o.id);
-        const bool same = task && task->result && task->result->worker == result.worker &&
-                          task->result->started_us == result.started_us;
-        (same ? pending_.record.ids : pending_.record.drop).push_back(o.id);
     } catch (const StoreError&) {
-        pending_.outcomes.pop_back();
-        retry_outcomes_.push_back(o);
+        retry_outcomes_.push_back(std::move(o));
+        return;
     }
+    pending_.outcomes.push_back(std::move(o));
 }
 
 void ServiceDesk::lost(std::uint64_t id, std::uint32_t attempts, std::uint64_t now_us) {
@@ -309,7 +309,7 @@ void ServiceDesk::finish(std::uint64_t id, const TaskReport& report, std::vector
 }
 
 ServiceDesk::Effects ServiceDesk::commit(TimePoint, std::uint64_t now_us) {
-    for (const Outcome& o : std::exchange(retry_outcomes_, {})) outcome(o, now_us);
+    for (Outcome& o : std::exchange(retry_outcomes_, {})) outcome(std::move(o), now_us);
     for (const Lost& l : std::exchange(retry_lost_, {})) lost(l.id, l.attempts, now_us);
     Pending group = std::exchange(pending_, {});
     Effects effects;

@@ -72,7 +72,7 @@ class ServiceDesk {
     void query(const Producer& from, const Query& query, TimePoint now, std::uint64_t now_us);
     void cancel(const Producer& from, const Cancel& cancel, std::uint64_t now_us);
     // The sink holds a result for a task: record it if it is the task's first.
-    void outcome(const Outcome& outcome, std::uint64_t now_us);
+    void outcome(Outcome outcome, std::uint64_t now_us);
     // The ledger gave up on a task after its maximum attempts.
     void lost(std::uint64_t id, std::uint32_t attempts, std::uint64_t now_us);
     // Drops from the store results that finished more than keep_results ago (a bounded number).

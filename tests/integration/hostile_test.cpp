@@ -598,7 +598,6 @@ class FakePeers {
     }
 
     zmq::socket_t& tasks() { return tasks_; }
-    zmq::socket_t& results() { return results_; }
     Monitor& monitor() { return monitor_; }
 
     // Sends `task` and waits for its result, answering releases by sending the task again (as a
